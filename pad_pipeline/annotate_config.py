@@ -20,14 +20,11 @@ from pad_pipeline.errors import ConfigError
 
 
 class SourceConfig(ConfigModel):
-    kind: Literal["llava_json", "image_dir", "webdataset", "synthetic_shapes"]
+    kind: Literal["llava_json", "image_dir", "webdataset"]
     path: str = Field(description="JSON file, image folder, tar URL/glob or brace pattern")
     image_root: str | None = Field(None, description="llava_json: folder the `image` fields are relative to")
     captions: str | None = Field(None, description="image_dir: optional JSONL of {file, caption}")
     limit: int | None = Field(None, ge=1, description="take only the first N items (a quick look)")
-    count: int = Field(64, ge=1, description="synthetic_shapes: number of scenes")
-    image_size: int = Field(112, ge=16, description="synthetic_shapes: scene side in pixels")
-    seed: int = 0
 
 
 class OutputConfig(ConfigModel):

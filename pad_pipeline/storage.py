@@ -1,0 +1,80 @@
+"""Where a build lives: local folders and fsspec URLs (s3://, gs://, hf://) behind one small API.
+
+Object stores have no atomic rename, so durability comes from ordering, not renames: a shard's tar and
+index are written first and its record (the commit marker) last. On a local file system writes still go
+through a temporary name and `os.replace`, so a crash never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec file system of `url` and the path inside it."""
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    if "://" in base:
+        return posixpath.join(base, *parts)
+    return os.path.join(base, *parts)
+
+
+def write_bytes(url: str, data: bytes) -> None:
+    """Write `data` under `url`; on local disks via a temporary name + rename (never half a file)."""
+    fs, path = filesystem(url)
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    else:
+        fs.pipe_file(path, data)
+
+
+def read_bytes(url: str) -> bytes:
+    fs, path = filesystem(url)
+    return fs.cat_file(path)
+
+
+def exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    return fs.exists(path)
+
+
+def size(url: str) -> int:
+    fs, path = filesystem(url)
+    return int(fs.size(path))
+
+
+def list_names(url: str, pattern: str) -> list[str]:
+    """Base names of the files in folder `url` matching glob `pattern`, sorted."""
+    fs, path = filesystem(url)
+    if not fs.exists(path):
+        return []
+    return sorted(posixpath.basename(p) for p in fs.glob(posixpath.join(path.rstrip("/"), pattern)))
+
+
+def remove(url: str) -> None:
+    fs, path = filesystem(url)
+    if fs.exists(path):
+        fs.rm_file(path)
+
+
+def makedirs(url: str) -> None:
+    fs, path = filesystem(url)
+    fs.makedirs(path, exist_ok=True)

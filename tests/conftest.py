@@ -1,0 +1,14 @@
+"""Shared test set-up: deterministic, CPU-friendly torch; no network for model hubs."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+import torch  # noqa: E402
+
+torch.set_flush_denormal(True)
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
