@@ -92,6 +92,7 @@ class RunnerConfig(ConfigModel):
     gpus_per_worker: float = Field(1.0, ge=0.0)
     cpus_per_worker: float = Field(1.0, ge=0.0)
     torch_threads: int | None = Field(None, ge=1, description="intra-op threads per actor (CPU)")
+    cpus_per_shard_task: float = Field(0.5, gt=0.0, description="decode/encode/write task of one shard")
     shard_tasks_per_worker: int = Field(2, ge=1, description="shard tasks in flight per actor")
     batch_size: int = Field(8, ge=1, description="images per actor call")
     shard_retries: int = Field(2, ge=0)

@@ -1,0 +1,128 @@
+"""The `pad` command: parses arguments, loads the manifest, calls the library.
+
+Every subcommand takes a manifest (YAML path) plus `--set key.sub=value` overrides where it has one,
+prints progress on long work, and exits non-zero with a one-line error on bad input (`PadError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from pad_pipeline.errors import PadError
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a manifest field, e.g. --set runner.workers=4 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pad", description="Patch-Aligned Dataset: build, inspect, train, analyse.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("annotate", help="build or resume a PAD dataset")
+    p.add_argument("manifest")
+    p.add_argument("--out", help="output folder or fsspec URL (default: output.path of the manifest)")
+    p.add_argument("--shards", help="only these planned shards, e.g. 0,3-5")
+    p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)")
+    _add_set(p)
+
+    p = sub.add_parser("status", help="shard states, samples, regions, failures of a build")
+    p.add_argument("out")
+
+    p = sub.add_parser("verify", help="re-read every committed shard; non-zero on damage")
+    p.add_argument("out")
+
+    p = sub.add_parser("show", help="draw one sample's masks, boxes and tags")
+    p.add_argument("out")
+    p.add_argument("key")
+    p.add_argument("--png", required=True)
+
+    p = sub.add_parser("pretrain", help="stage 1: patch-aligned projector pretraining (DeepSpeed)")
+    p.add_argument("manifest")
+    p.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    _add_set(p)
+
+    p = sub.add_parser("analyze", help="the paper's measurements: entropy, Align(V, W), Cos Sim, token maps")
+    p.add_argument("manifest")
+    _add_set(p)
+    return parser
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    from pad_pipeline.annotate_config import load_annotate_config
+    from pad_pipeline.runner import run_annotate
+
+    cfg = load_annotate_config(args.manifest, args.overrides)
+    summary = run_annotate(cfg, out=args.out, shards=args.shards, address=args.address)
+    print(f"[pad] done in {summary.seconds:.1f}s: {len(summary.committed)} shards committed now, "
+          f"{summary.skipped} already committed; {summary.samples} samples, {summary.regions} regions, "
+          f"{summary.failures} image failures -> {summary.out}", file=sys.stderr)
+    if summary.failed:
+        shards = ",".join(str(i) for i in sorted(summary.failed))
+        first = summary.failed[min(summary.failed)]
+        print(f"pad: error: shards {shards} failed ({first}); rerun the same command to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pad_pipeline.status import build_status, format_status
+
+    print(format_status(build_status(args.out)))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pad_pipeline.status import verify_build
+
+    report = verify_build(args.out)
+    for problem in report.problems:
+        print(f"damaged: {problem}")
+    print(json.dumps({"shards_checked": report.shards_checked, "samples": report.samples,
+                      "masks": report.masks, "problems": len(report.problems)}))
+    return 1 if report.problems else 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pad_pipeline.show import show
+
+    show(args.out, args.key, args.png)
+    print(f"wrote {args.png}")
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from trainer.pretrain import run
+
+    return run(args.manifest, args.overrides, resume=args.resume)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from trainer.analyze import run
+
+    return run(args.manifest, args.overrides)
+
+
+COMMANDS = {"annotate": _annotate, "status": _status, "verify": _verify, "show": _show,
+            "pretrain": _pretrain, "analyze": _analyze}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PadError as e:
+        print(f"pad: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pad: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The thin Ray adapter: an annotator actor per GPU (or per CPU worker) and the shard task.
+
+Stages and the `Annotator` know nothing of Ray; this module only places them. An actor holds the whole
+model chain on its own device and serves batches from several shard tasks (calls are serialised by a
+lock, while `stats()` still answers so the driver's watchdog can see progress). Ray restarts a dead
+actor (`max_restarts`) and retries the calls it was serving (`max_task_retries`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections import deque
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import ray
+
+from pad_pipeline.annotate_config import AnnotateConfig, ModelsConfig
+from pad_pipeline.annotator import Annotator, ImageAnnotation
+from pad_pipeline.plan import Plan
+
+
+class AnnotatorWorker:
+    """Actor body: builds the chain once, then annotates batches."""
+
+    def __init__(self, models: dict[str, Any], torch_threads: int | None, fault_kill_probability: float):
+        import torch
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.annotator = Annotator(ModelsConfig.model_validate(models)).setup()
+        self.fault_kill_probability = fault_kill_probability
+        self.lock = threading.Lock()
+        self.images_done = 0
+        self.last_progress = time.time()
+        self.rng = random.Random()
+
+    def annotate(self, images: list[np.ndarray]) -> list[ImageAnnotation]:
+        with self.lock:
+            if self.fault_kill_probability and self.rng.random() < self.fault_kill_probability:
+                os._exit(1)  # fault injection for tests: die mid-batch like a crashed GPU worker
+            result = self.annotator.annotate(images)
+            self.images_done += len(images)
+            self.last_progress = time.time()
+            return result
+
+    def stats(self) -> dict[str, Any]:
+        return {"images": self.images_done, "last_progress": self.last_progress,
+                "model_seconds": dict(self.annotator.timings.seconds)}
+
+    def placement(self) -> dict[str, Any]:
+        ctx = ray.get_runtime_context()
+        return {"gpu_ids": [str(g) for g in ray.get_gpu_ids()], "device": str(self.annotator.device),
+                "pid": os.getpid(), "node_id": ctx.get_node_id(),
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+    def provenance(self) -> dict[str, Any]:
+        return self.annotator.provenance()
+
+
+def create_actors(cfg: AnnotateConfig, count: int, use_gpus: bool) -> list[Any]:
+    r = cfg.runner
+    actor_cls = ray.remote(AnnotatorWorker)
+    options: dict[str, Any] = {
+        "num_cpus": r.cpus_per_worker,
+        "num_gpus": r.gpus_per_worker if use_gpus else 0,
+        "max_restarts": r.actor_restarts,
+        "max_task_retries": r.actor_restarts,
+        "max_concurrency": 4,
+    }
+    models = cfg.models.model_dump(mode="json")
+    return [actor_cls.options(**options).remote(models, r.torch_threads, r.fault_kill_probability)
+            for _ in range(count)]
+
+
+def pipelined(actor: Any, batches: Iterable[list[np.ndarray]], depth: int = 2) -> Iterator[list[ImageAnnotation]]:
+    """Send batches to `actor` keeping `depth` in flight; yield results in order."""
+    in_flight: deque = deque()
+    for batch in batches:
+        in_flight.append(actor.annotate.remote(batch))
+        if len(in_flight) >= depth:
+            yield ray.get(in_flight.popleft())
+    while in_flight:
+        yield ray.get(in_flight.popleft())
+
+
+def _shard_task(cfg_data: dict[str, Any], plan: Plan, index: int, actor: Any, info: dict[str, Any]) -> dict[str, Any]:
+    from pad_pipeline.models.base import prepare_cpu_threads
+    from pad_pipeline.shard_worker import process_shard
+
+    prepare_cpu_threads()
+    cfg = AnnotateConfig.model_validate(cfg_data)
+    return process_shard(cfg, plan, index, lambda batches: pipelined(actor, batches), info)
+
+
+def submit_shard(cfg: AnnotateConfig, plan: Plan, index: int, actor: Any, info: dict[str, Any]) -> Any:
+    task = ray.remote(_shard_task).options(num_cpus=cfg.runner.cpus_per_shard_task, max_retries=0)
+    return task.remote(cfg.model_dump(mode="json"), plan, index, actor, info)

@@ -1,0 +1,175 @@
+"""The driver of `pad annotate`: plan, start or join Ray, run shard tasks against annotator actors.
+
+Only per-shard state lives here (the driver's memory does not grow with the corpus). Shards already
+committed are skipped, so rerunning the same command resumes. A shard task that fails is retried up to
+`runner.shard_retries` times; one that still fails gets `pad-NNNNNN.error.json` (not a commit marker)
+and is named in the summary, and the command exits non-zero. A no-progress watchdog fails the job
+when neither a shard nor any actor made progress for `runner.stall_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import ray
+
+from pad_pipeline import storage
+from pad_pipeline.annotate_config import AnnotateConfig
+from pad_pipeline.config import dump_resolved
+from pad_pipeline.errors import PadError
+from pad_pipeline.plan import Plan, make_or_resume_plan, parse_shard_selection
+from pad_pipeline.reader import committed_records
+
+
+@dataclass
+class AnnotateSummary:
+    out: str
+    planned: int
+    skipped: int = 0
+    committed: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    images: int = 0
+    samples: int = 0
+    regions: int = 0
+    failures: int = 0
+    started: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def start_ray(cfg: AnnotateConfig, address: str | None) -> None:
+    """Join `address` (or $RAY_ADDRESS, as set by `ray job submit`), else start a local instance."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    else:
+        ray.init(num_cpus=cfg.runner.num_cpus or os.cpu_count(), num_gpus=cfg.runner.num_gpus,
+                 include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
+
+
+def worker_count(cfg: AnnotateConfig) -> tuple[int, bool]:
+    """How many annotator actors, and whether they take GPUs: one per GPU when the cluster has some."""
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    use_gpus = gpus > 0 and cfg.runner.gpus_per_worker > 0
+    if cfg.runner.workers:
+        return cfg.runner.workers, use_gpus
+    return (max(1, int(gpus // cfg.runner.gpus_per_worker)) if use_gpus else 1), use_gpus
+
+
+class Progress:
+    def __init__(self, total: int, stream: TextIO, interval: float = 2.0):
+        self.total, self.stream, self.interval = total, stream, interval
+        self.t0 = time.time()
+        self.last_print = 0.0
+
+    def update(self, s: AnnotateSummary, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last_print < self.interval:
+            return
+        self.last_print = now
+        dt = max(now - self.t0, 1e-9)
+        print(f"[pad] shards {len(s.committed)}/{self.total} committed, {len(s.failed)} failed | "
+              f"{s.images} images ({s.images / dt:.1f}/s) | {s.samples} samples, {s.regions} regions, "
+              f"{s.failures} image failures | {dt:.0f}s", file=self.stream, flush=True)
+
+
+def _write_error(out: str, index: int, error: str, attempts: int) -> None:
+    storage.write_bytes(storage.join(out, f"pad-{index:06d}.error.json"),
+                        json.dumps({"shard": index, "attempts": attempts, "error": error}, indent=1).encode())
+
+
+def _actor_progress(actors: list[Any]) -> float:
+    """Latest time any actor finished a batch (0 when none answers)."""
+    refs = [a.stats.remote() for a in actors]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=10)
+    latest = 0.0
+    for r in ready:
+        try:
+            latest = max(latest, ray.get(r)["last_progress"])
+        except Exception:  # a restarting actor: no progress from it now
+            pass
+    return latest
+
+
+def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None = None,
+                 address: str | None = None, stream: TextIO = sys.stderr) -> AnnotateSummary:
+    out = out or cfg.output.path
+    plan = make_or_resume_plan(cfg, out)
+    dump_resolved(cfg, storage.join(out, "config.yaml"))
+    selected = parse_shard_selection(shards, plan.num_shards) if shards else list(range(plan.num_shards))
+    done = committed_records(out)
+    todo = [i for i in selected if i not in done]
+    summary = AnnotateSummary(out=out, planned=len(selected), skipped=len(selected) - len(todo))
+    print(f"[pad] {out}: {plan.num_items} images in {plan.num_shards} shards; "
+          f"{summary.skipped} of {len(selected)} selected already committed, {len(todo)} to do", file=stream)
+    if not todo:
+        return summary
+    for i in todo:
+        storage.remove(storage.join(out, f"pad-{i:06d}.error.json"))
+    start_ray(cfg, address)
+    n_workers, use_gpus = worker_count(cfg)
+    from pad_pipeline.ray_actors import create_actors
+
+    actors = create_actors(cfg, n_workers, use_gpus)
+    provenance = ray.get(actors[0].provenance.remote())
+    print(f"[pad] {n_workers} annotator actor(s) on {'GPU' if use_gpus else 'CPU'}; models: "
+          + ", ".join(f"{k}={v.get('checkpoint', v.get('name'))}" for k, v in provenance.items()), file=stream)
+    _drive(cfg, plan, todo, actors, {"models": provenance}, summary, Progress(len(todo), stream))
+    summary.seconds = time.time() - summary.started
+    return summary
+
+
+def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], info: dict[str, Any],
+           summary: AnnotateSummary, progress: Progress) -> None:
+    from pad_pipeline.ray_actors import submit_shard
+
+    queue = list(todo)
+    attempts: dict[int, int] = {}
+    running: dict[Any, int] = {}
+    max_in_flight = len(actors) * cfg.runner.shard_tasks_per_worker
+    last_progress = time.time()
+    while queue or running:
+        while queue and len(running) < max_in_flight:
+            index = queue.pop(0)
+            attempts[index] = attempts.get(index, 0) + 1
+            running[submit_shard(cfg, plan, index, actors[index % len(actors)], info)] = index
+        ready, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
+        for ref in ready:
+            index = running.pop(ref)
+            last_progress = time.time()
+            try:
+                record = ray.get(ref)
+            except Exception as e:  # task error, worker or node lost: retry, then record
+                error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500]
+                if attempts[index] <= cfg.runner.shard_retries:
+                    print(f"[pad] shard {index} failed (attempt {attempts[index]}): {error}; retrying",
+                          file=progress.stream, flush=True)
+                    queue.append(index)
+                else:
+                    summary.failed[index] = error
+                    _write_error(plan.out, index, error, attempts[index])
+                continue
+            summary.committed.append(index)
+            summary.images += record["num_inputs"]
+            summary.samples += record["num_samples"]
+            summary.regions += record["num_regions"]
+            summary.failures += record["num_failures"]
+        if not ready and time.time() - last_progress > min(30.0, cfg.runner.stall_timeout_s):
+            last_progress = max(last_progress, _actor_progress(actors))
+            if time.time() - last_progress > cfg.runner.stall_timeout_s:
+                raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s (runner.stall_timeout_s): "
+                               f"a stage is hung; shards {sorted(running.values())} were running. "
+                               "Rerun to resume from the committed shards")
+        progress.update(summary)
+    progress.update(summary, force=True)

@@ -1,0 +1,44 @@
+import io
+import tarfile
+
+import webdataset as wds
+
+from pad_pipeline.reader import committed_shard_urls, iter_committed_samples
+from pad_pipeline.shards import FIXED_MTIME, Sample, write_shard
+
+
+def _samples():
+    return [Sample("k2", b"\xff\xd8two", {"image_id": "k2.jpg", "labels": [{"tag": "a"}]}),
+            Sample("k1", b"\xff\xd8one", {"image_id": "k1.jpg", "labels": []})]
+
+
+def test_tar_is_reproducible_sorted_and_fixed_metadata(tmp_path):
+    r1 = write_shard(str(tmp_path / "a"), 0, _samples(), {"bad.jpg": "decode_error"}, {})
+    r2 = write_shard(str(tmp_path / "b"), 0, list(reversed(_samples())), {"bad.jpg": "decode_error"}, {})
+    t1 = (tmp_path / "a" / "pad-000000.tar").read_bytes()
+    assert t1 == (tmp_path / "b" / "pad-000000.tar").read_bytes() and r1["sha256"] == r2["sha256"]
+    with tarfile.open(fileobj=io.BytesIO(t1)) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["k1.jpg", "k1.json", "k2.jpg", "k2.json"]
+    assert {m.mtime for m in members} == {FIXED_MTIME} and {m.uid for m in members} == {0}
+    assert r1["num_samples"] == 2 and r1["num_regions"] == 1 and r1["failures"] == {"bad.jpg": "decode_error"}
+
+
+def test_only_committed_shards_are_read(tmp_path):
+    out = str(tmp_path)
+    write_shard(out, 0, _samples(), {}, {})
+    write_shard(out, 1, _samples(), {}, {})
+    (tmp_path / "pad-000001.json").unlink()  # crashed before its commit marker
+    (tmp_path / "pad-000002.tar").write_bytes(b"partial")
+    assert committed_shard_urls(out) == [str(tmp_path / "pad-000000.tar")]
+    assert [s.key for s in iter_committed_samples(out)] == ["k1", "k2"]
+    rows = list(wds.WebDataset(committed_shard_urls(out), shardshuffle=False))
+    assert [r["__key__"] for r in rows] == ["k1", "k2"] and rows[0]["jpg"] == b"\xff\xd8one"
+
+
+def test_record_must_match_tar_size(tmp_path):
+    out = str(tmp_path)
+    write_shard(out, 0, _samples(), {}, {})
+    with open(tmp_path / "pad-000000.tar", "ab") as f:
+        f.write(b"\0" * 512)
+    assert committed_shard_urls(out) == []
