@@ -101,6 +101,7 @@ class RunnerConfig(ConfigModel):
     num_cpus: int | None = Field(None, description="local Ray only: CPUs to declare")
     num_gpus: int | None = Field(None, description="local Ray only: GPUs to declare (placement tests)")
     fault_kill_probability: float = Field(0.0, ge=0.0, le=1.0, description="testing: actor os._exit per batch")
+    fault_pause_before_commit_s: float = Field(0.0, ge=0.0, description="testing: pause between tar and record")
 
 
 class AnnotateConfig(ConfigModel):

@@ -48,8 +48,11 @@ class AnnotatorWorker:
             return result
 
     def stats(self) -> dict[str, Any]:
+        import resource
+
         return {"images": self.images_done, "last_progress": self.last_progress,
-                "model_seconds": dict(self.annotator.timings.seconds)}
+                "stage_seconds": dict(self.annotator.timings.seconds),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
     def placement(self) -> dict[str, Any]:
         ctx = ray.get_runtime_context()

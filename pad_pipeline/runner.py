@@ -37,6 +37,8 @@ class AnnotateSummary:
     samples: int = 0
     regions: int = 0
     failures: int = 0
+    task_cpu_seconds: float = 0.0
+    actor_stats: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
 
@@ -72,6 +74,7 @@ class Progress:
         self.total, self.stream, self.interval = total, stream, interval
         self.t0 = time.time()
         self.last_print = 0.0
+        self.last_line = ""
 
     def update(self, s: AnnotateSummary, force: bool = False) -> None:
         now = time.time()
@@ -79,14 +82,37 @@ class Progress:
             return
         self.last_print = now
         dt = max(now - self.t0, 1e-9)
-        print(f"[pad] shards {len(s.committed)}/{self.total} committed, {len(s.failed)} failed | "
-              f"{s.images} images ({s.images / dt:.1f}/s) | {s.samples} samples, {s.regions} regions, "
-              f"{s.failures} image failures | {dt:.0f}s", file=self.stream, flush=True)
+        line = (f"[pad] shards {len(s.committed)}/{self.total} committed, {len(s.failed)} failed | "
+                f"{s.images} images ({s.images / dt:.1f}/s) | {s.samples} samples, {s.regions} regions, "
+                f"{s.failures} image failures")
+        if line != self.last_line or not force:
+            print(f"{line} | {dt:.0f}s", file=self.stream, flush=True)
+        self.last_line = line
+
+
+DISK_FULL_MARKERS = ("No space left on device", "ENOSPC", "Errno 28", "Disk quota exceeded")
 
 
 def _write_error(out: str, index: int, error: str, attempts: int) -> None:
-    storage.write_bytes(storage.join(out, f"pad-{index:06d}.error.json"),
-                        json.dumps({"shard": index, "attempts": attempts, "error": error}, indent=1).encode())
+    try:
+        storage.write_bytes(storage.join(out, f"pad-{index:06d}.error.json"),
+                            json.dumps({"shard": index, "attempts": attempts, "error": error}, indent=1).encode())
+    except OSError:  # the output may be what failed; the summary still names the shard
+        pass
+
+
+def _abort(running: dict[Any, int]) -> None:
+    for ref in running:
+        ray.cancel(ref, force=True)
+
+
+def _root_message(e: BaseException) -> str:
+    """The innermost error line of a Ray-wrapped exception (for one-line user errors)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line:
+            return line[:400]
+    return (lines[-1] if lines else type(e).__name__)[:400]
 
 
 def _actor_progress(actors: list[Any]) -> float:
@@ -122,10 +148,19 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
     from pad_pipeline.ray_actors import create_actors
 
     actors = create_actors(cfg, n_workers, use_gpus)
-    provenance = ray.get(actors[0].provenance.remote())
+    try:
+        provenance = ray.get(actors[0].provenance.remote())
+    except Exception as e:  # the chain could not be built (bad checkpoint, missing file...)
+        for actor in actors:
+            ray.kill(actor)
+        raise PadError(f"annotator actor failed to start: {_root_message(e)}") from None
     print(f"[pad] {n_workers} annotator actor(s) on {'GPU' if use_gpus else 'CPU'}; models: "
           + ", ".join(f"{k}={v.get('checkpoint', v.get('name'))}" for k, v in provenance.items()), file=stream)
-    _drive(cfg, plan, todo, actors, {"models": provenance}, summary, Progress(len(todo), stream))
+    try:
+        _drive(cfg, plan, todo, actors, {"models": provenance}, summary, Progress(len(todo), stream))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
     summary.seconds = time.time() - summary.started
     return summary
 
@@ -152,6 +187,10 @@ def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], 
                 record = ray.get(ref)
             except Exception as e:  # task error, worker or node lost: retry, then record
                 error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500]
+                if any(marker in str(e) for marker in DISK_FULL_MARKERS):
+                    _abort(running)
+                    raise PadError(f"{plan.out}: output storage is full (shard {index}: {error}); "
+                                   "committed shards are intact: free space and rerun to resume") from None
                 if attempts[index] <= cfg.runner.shard_retries:
                     print(f"[pad] shard {index} failed (attempt {attempts[index]}): {error}; retrying",
                           file=progress.stream, flush=True)
@@ -165,11 +204,14 @@ def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], 
             summary.samples += record["num_samples"]
             summary.regions += record["num_regions"]
             summary.failures += record["num_failures"]
+            summary.task_cpu_seconds += record.get("task_cpu_seconds", 0.0)
         if not ready and time.time() - last_progress > min(30.0, cfg.runner.stall_timeout_s):
             last_progress = max(last_progress, _actor_progress(actors))
             if time.time() - last_progress > cfg.runner.stall_timeout_s:
+                _abort(running)
                 raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s (runner.stall_timeout_s): "
                                f"a stage is hung; shards {sorted(running.values())} were running. "
                                "Rerun to resume from the committed shards")
         progress.update(summary)
     progress.update(summary, force=True)
+    summary.actor_stats = [st for st in ray.get([a.stats.remote() for a in actors])]

@@ -38,7 +38,7 @@ def sample_record(inp: PlannedInput, decoded: DecodedImage, ann: ImageAnnotation
 def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches: AnnotateBatches,
                   info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Annotate and commit shard `index` of `plan`; returns the shard record."""
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     inputs = plan.shard_inputs(index)
     raw = fetch_bytes(inp.location for inp in inputs)
     failures: dict[str, str] = {}
@@ -80,4 +80,8 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
     }
     record_info["seconds"] = {"decode": round(t_decoded - t_start, 3),
                               "annotate": round(t_annotated - t_decoded, 3)}
-    return write_shard(plan.out, index, samples, failures, record_info)
+    pause = cfg.runner.fault_pause_before_commit_s
+    record = write_shard(plan.out, index, samples, failures, record_info,
+                         before_commit=(lambda: time.sleep(pause)) if pause else None)
+    # CPU seconds of this task (fetch, decode, tar, write), for the driver's accounting only.
+    return {**record, "task_cpu_seconds": time.process_time() - cpu_start}

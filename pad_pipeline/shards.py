@@ -13,7 +13,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,11 +91,12 @@ def build_index(samples: list[Sample], failures: dict[str, str]) -> bytes:
 
 
 def write_shard(out: str, index: int, samples: list[Sample], failures: dict[str, str],
-                info: dict[str, Any]) -> dict[str, Any]:
+                info: dict[str, Any], before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write shard `index` of the build at `out` and commit it by writing its record last.
 
     `failures` maps image_id -> reason for inputs that did not become samples; `info` is merged into
-    the record (config hash, plan fingerprint, model provenance, timings...). Returns the record.
+    the record (config hash, plan fingerprint, model provenance, timings...). `before_commit` runs
+    between the data files and the record (fault-injection tests use it). Returns the record.
     """
     keys = [s.key for s in samples]
     if len(set(keys)) != len(keys):
@@ -104,6 +105,8 @@ def write_shard(out: str, index: int, samples: list[Sample], failures: dict[str,
     tar_bytes = build_tar(samples)
     storage.write_bytes(storage.join(out, f"{name}.tar"), tar_bytes)
     storage.write_bytes(storage.join(out, f"{name}.parquet"), build_index(samples, failures))
+    if before_commit is not None:
+        before_commit()
     record = {
         "version": RECORD_VERSION,
         "shard": index,

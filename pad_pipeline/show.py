@@ -35,7 +35,8 @@ def _colour(i: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def render_sample(sample: Sample) -> Image.Image:
+def render_sample(sample: Sample, min_side: int = 384) -> Image.Image:
+    """The sample's image with tinted masks, boxes and tags; small images are enlarged to be legible."""
     image = Image.open(io.BytesIO(sample.image)).convert("RGB")
     w, h = image.size
     canvas = np.asarray(image, dtype=np.float32).copy()
@@ -44,9 +45,13 @@ def render_sample(sample: Sample) -> Image.Image:
         m = decode_mask(label["rle_mask"], h, w).astype(bool)
         canvas[m] = 0.55 * canvas[m] + 0.45 * np.array(_colour(i), np.float32)
     out = Image.fromarray(canvas.clip(0, 255).astype(np.uint8))
+    scale = max(1, -(-min_side // min(w, h)))
+    if scale > 1:
+        out = out.resize((w * scale, h * scale), Image.Resampling.NEAREST)
+        w, h = out.size
     draw = ImageDraw.Draw(out)
     for i, label in enumerate(labels):
-        x0, y0, x1, y1 = label["bbox"]
+        x0, y0, x1, y1 = (c * scale for c in label["bbox"])
         draw.rectangle([x0, y0, x1, y1], outline=_colour(i), width=2)
         draw.text((x0 + 2, y0 + 1), f"{label['tag']} {label['score']:.2f}", fill=_colour(i))
     tags = ", ".join(sample.record.get("tags", []))

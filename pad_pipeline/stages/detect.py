@@ -15,7 +15,8 @@ class DetectStage:
     name = "detect"
 
     def __init__(self, cfg: DetectorConfig, models: ModelsConfig):
-        self.cfg, self.models, self.detector: Any = cfg, models, None
+        self.cfg, self.models = cfg, models
+        self.detector: Any = None
 
     def setup(self, device: torch.device) -> None:
         self.detector = build_model("detector", self.cfg, self.models, device)

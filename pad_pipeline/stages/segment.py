@@ -15,7 +15,8 @@ class SegmentStage:
     name = "segment"
 
     def __init__(self, cfg: SegmenterConfig, models: ModelsConfig):
-        self.cfg, self.models, self.segmenter: Any = cfg, models, None
+        self.cfg, self.models = cfg, models
+        self.segmenter: Any = None
 
     def setup(self, device: torch.device) -> None:
         self.segmenter = build_model("segmenter", self.cfg, self.models, device)

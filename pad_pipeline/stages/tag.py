@@ -15,7 +15,8 @@ class TagStage:
     name = "tag"
 
     def __init__(self, cfg: TaggerConfig, models: ModelsConfig):
-        self.cfg, self.models, self.tagger: Any = cfg, models, None
+        self.cfg, self.models = cfg, models
+        self.tagger: Any = None
 
     def setup(self, device: torch.device) -> None:
         self.tagger = build_model("tagger", self.cfg, self.models, device)

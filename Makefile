@@ -1,0 +1,28 @@
+# Two entry points for a new user: `make demo` (set up + build the demo PAD dataset) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The torch/torchvision pair is pinned: it installs from local wheels on our CI machines.
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: venv
+	$(BIN)/pad annotate manifests/demo.yaml
+	$(BIN)/pad status out/demo
+	$(BIN)/pad verify out/demo
+	$(BIN)/pad show out/demo scene_00_jpg --png out/demo-scene_00.png
+
+test: venv
+	$(BIN)/python -m pytest -q --timeout=600
+
+clean:
+	rm -rf out
