@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p.add_argument("--png", required=True)
 
+    p = sub.add_parser("publish", help="upload a finished build with a dataset card to the Hugging Face Hub")
+    p.add_argument("out")
+    p.add_argument("--repo-id", required=True, help="dataset repo, e.g. org/pad-558k")
+    p.add_argument("--dry-run", action="store_true", help="write OUT/README.md and list files; upload nothing")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--allow-partial", action="store_true", help="publish even if some shards are not committed")
+
     p = sub.add_parser("pretrain", help="stage 1: patch-aligned projector pretraining (DeepSpeed)")
     p.add_argument("manifest")
     p.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
@@ -96,6 +103,21 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from pad_pipeline import storage
+    from pad_pipeline.publish import publish
+
+    plan = publish(args.out, args.repo_id, dry_run=args.dry_run, private=args.private,
+                   allow_partial=args.allow_partial)
+    if args.dry_run:
+        storage.write_bytes(storage.join(args.out, "README.md"), plan.card.encode())
+        print(f"dry run: card written to {storage.join(args.out, 'README.md')}; would upload "
+              f"{len(plan.files)} files + README.md to datasets/{args.repo_id}")
+    else:
+        print(f"published {len(plan.files)} files + README.md to datasets/{args.repo_id}")
+    return 0
+
+
 def _pretrain(args: argparse.Namespace) -> int:
     from trainer.pretrain import run
 
@@ -108,7 +130,7 @@ def _analyze(args: argparse.Namespace) -> int:
     return run(args.manifest, args.overrides)
 
 
-COMMANDS = {"annotate": _annotate, "status": _status, "verify": _verify, "show": _show,
+COMMANDS = {"annotate": _annotate, "status": _status, "verify": _verify, "show": _show, "publish": _publish,
             "pretrain": _pretrain, "analyze": _analyze}
 
 

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pyarrow.parquet as pq
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from pad_pipeline import storage
 from pad_pipeline.errors import PadError
@@ -50,12 +50,15 @@ def render_sample(sample: Sample, min_side: int = 384) -> Image.Image:
         out = out.resize((w * scale, h * scale), Image.Resampling.NEAREST)
         w, h = out.size
     draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=max(12, min(w, h) // 28))
     for i, label in enumerate(labels):
         x0, y0, x1, y1 = (c * scale for c in label["bbox"])
         draw.rectangle([x0, y0, x1, y1], outline=_colour(i), width=2)
-        draw.text((x0 + 2, y0 + 1), f"{label['tag']} {label['score']:.2f}", fill=_colour(i))
+        draw.text((x0 + 3, y0 + 2), f"{label['tag']} {label['score']:.2f}", fill=_colour(i), font=font,
+                  stroke_width=1, stroke_fill=(0, 0, 0))
     tags = ", ".join(sample.record.get("tags", []))
-    draw.text((3, h - 12), f"tags: {tags}"[:120], fill=(255, 255, 255))
+    draw.text((4, h - font.size - 6), f"tags: {tags}"[:120], fill=(255, 255, 255), font=font,
+              stroke_width=1, stroke_fill=(0, 0, 0))
     return out
 
 

@@ -1,0 +1,82 @@
+"""The fault handling of the model chain, around stub stages (the real chain runs in integration tests)."""
+
+import numpy as np
+import pytest
+import torch
+
+from pad_pipeline.annotate_config import ModelsConfig
+from pad_pipeline.annotator import Annotator, SystemicModelError
+from pad_pipeline.models.base import TagResult
+
+
+class RecordingStage:
+    """Adds the columns the annotator reads; fails as told, and records the batch sizes it saw."""
+
+    name = "stub"
+
+    def __init__(self, fail):
+        self.fail, self.sizes = fail, []
+
+    def setup(self, device):
+        pass
+
+    def provenance(self):
+        return {}
+
+    def __call__(self, batch):
+        images = batch["image"]
+        self.sizes.append(len(images))
+        self.fail(images)
+        n = len(images)
+        return {**batch, "tags": [TagResult(["x"], [float(im[0, 0, 0])]) for im in images],
+                "labels": [[] for _ in range(n)], "empty_masks": [0] * n}
+
+
+def _annotator(fail):
+    ann = Annotator(ModelsConfig(device="cpu"))
+    stage = RecordingStage(fail)
+    ann.stages = [stage]
+    return ann, stage
+
+
+def _images(values):
+    return [np.full((4, 4, 3), v, np.uint8) for v in values]
+
+
+def test_oom_halves_the_batch_until_it_fits():
+    def fail(images):
+        if len(images) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    ann, stage = _annotator(fail)
+    out = ann.annotate(_images(range(8)))
+    assert [o.tag_scores[0] for o in out] == list(range(8))  # order kept
+    assert stage.sizes == [8, 4, 2, 2, 4, 2, 2]
+
+
+def test_single_image_oom_is_a_named_failure():
+    def fail(images):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    ann, _ = _annotator(fail)
+    assert [o.failure for o in ann.annotate(_images([1, 2]))] == ["oom", "oom"]
+
+
+def test_one_bad_image_fails_alone():
+    def fail(images):
+        if any(im[0, 0, 0] == 7 for im in images):
+            raise ValueError("cannot handle 7")
+
+    ann, _ = _annotator(fail)
+    out = ann.annotate(_images([1, 7, 3]))
+    assert out[0].failure is None and out[2].failure is None
+    assert out[1].failure.startswith("model_error: ValueError: cannot handle 7")
+
+
+def test_systemic_error_raises_instead_of_writing_a_shard_of_failures():
+    def fail(images):
+        raise RuntimeError("weights are garbage")
+
+    ann, _ = _annotator(fail)
+    with pytest.raises(SystemicModelError):
+        ann.annotate(_images([1, 2, 3]))

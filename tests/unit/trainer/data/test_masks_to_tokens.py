@@ -1,0 +1,82 @@
+"""The half-area mask -> token rule against hand-computed grids, through crop and pad geometries."""
+
+import numpy as np
+import torch
+
+from trainer.data.geometry import ImageGeometry, ProcessorSpec
+from trainer.data.masks_to_tokens import mask_coverage, masks_to_token_masks
+
+MEAN = (0.5, 0.5, 0.5)
+
+
+def spec(aspect: str, size: int = 4) -> ProcessorSpec:
+    return ProcessorSpec(shortest_edge=size, crop=size, mean=MEAN, std=MEAN, aspect=aspect)
+
+
+def test_crop_geometry_keeps_the_centre_columns():
+    # 8 x 4 image, target 4: no resize (short side is 4), centre crop drops columns 0-1 and 6-7.
+    g = ImageGeometry.plan(8, 4, spec("crop"))
+    assert (g.resized_w, g.resized_h, g.crop_left, g.crop_top) == (8, 4, 2, 0)
+    mask = torch.zeros(1, 4, 8)
+    mask[0, 0:2, 2:4] = 1          # exactly token (0, 0) of a 2 x 2 grid (2 x 2 px cells)
+    mask[0, 2:4, 4:5] = 1          # half of token (1, 1): columns 4 of 4-5
+    mask[0, 0:1, 0:2] = 1          # cropped away: must select nothing
+    cov = mask_coverage(mask, g, grid=2)[0]
+    assert torch.allclose(cov, torch.tensor([[1.0, 0.0], [0.0, 0.5]]))
+    tokens = masks_to_token_masks(mask, g, grid=2)[0]
+    assert tokens.tolist() == [True, False, False, True]  # half counts in
+
+
+def test_just_under_half_is_out():
+    g = ImageGeometry.plan(4, 4, spec("crop"))
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 0:2, 0:2] = 1
+    mask[0, 0, 0] = 0              # 3 of 4 pixels of token 0 -> in
+    mask[0, 2:4, 2] = 1            # 2 of 4 pixels of token 3 -> in (exactly half)
+    mask[0, 2, 3] = 0
+    mask[0, 0:1, 3] = 1            # 1 of 4 pixels of token 1 -> out
+    assert masks_to_token_masks(mask, g, grid=2)[0].tolist() == [True, False, False, True]
+
+
+def test_pad_geometry_counts_padding_as_uncovered():
+    # 4 x 2 image padded to a 4 x 4 square (one padding row above and below), target 4, 2 x 2 grid.
+    g = ImageGeometry.plan(4, 2, spec("pad"))
+    assert (g.pad_left, g.pad_top, g.canvas_w, g.canvas_h) == (0, 1, 4, 4)
+    full = torch.ones(1, 2, 4)
+    # Every cell holds 2 padding pixels and 2 image pixels of its 4: coverage exactly 1/2.
+    assert torch.allclose(mask_coverage(full, g, grid=2)[0], torch.full((2, 2), 0.5))
+    left = torch.zeros(1, 2, 4)
+    left[0, :, 0:2] = 1
+    assert masks_to_token_masks(left, g, grid=2)[0].tolist() == [True, False, True, False]
+
+
+def test_resize_scales_cells_back_to_source_pixels():
+    # 8 x 8 image resized to 4 x 4: each token of a 2 x 2 grid is a 4 x 4 source block.
+    g = ImageGeometry.plan(8, 8, spec("crop"))
+    mask = torch.zeros(1, 8, 8)
+    mask[0, 0:4, 4:6] = 1          # half of the top-right block
+    mask[0, 4:8, 0:1] = 1          # a quarter of the bottom-left block
+    cov = mask_coverage(mask, g, grid=2)[0]
+    assert torch.allclose(cov, torch.tensor([[0.0, 0.5], [0.25, 0.0]]))
+
+
+def test_coarser_output_grid_pools_with_the_same_rule():
+    # C-Abstractor-like: 12 x 12 image, 6 x 6 vision grid, 3 x 3 output grid; same mask, same rule.
+    g = ImageGeometry.plan(12, 12, spec("crop", size=12))
+    mask = torch.zeros(1, 12, 12)
+    mask[0, 0:4, 0:2] = 1          # half of output cell (0, 0) (4 x 4 px), all of vision tokens (0,0),(1,0)
+    fine = masks_to_token_masks(mask, g, grid=6)[0].view(6, 6)
+    coarse = masks_to_token_masks(mask, g, grid=3)[0].view(3, 3)
+    assert fine.nonzero().tolist() == [[0, 0], [1, 0]]
+    assert coarse.nonzero().tolist() == [[0, 0]]
+
+
+def test_matches_brute_force_on_random_masks():
+    rng = np.random.default_rng(0)
+    g = ImageGeometry.plan(30, 20, spec("crop", size=10))   # resize to 15 x 10 (x0.5), crop 2 columns left
+    masks = torch.from_numpy(rng.random((3, 20, 30)) > 0.5).float()
+    cov = mask_coverage(masks, g, grid=5)
+    # Each 2 x 2 output cell maps back to a 4 x 4 source block, from source column 4 (crop 2 / 0.5).
+    assert (g.resized_w, g.crop_left) == (15, 2)
+    blocks = masks[:, :, 4:24].reshape(3, 5, 4, 5, 4).mean(dim=(2, 4))
+    assert torch.allclose(cov, blocks, atol=1e-6)
