@@ -8,6 +8,7 @@ them to its device as uint8 and normalises them there.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -76,8 +77,17 @@ def resolve_device(name: str) -> torch.device:
 
 def images_to_device(images: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
     """uint8 (H, W, 3) arrays -> uint8 (3, H, W) tensors on `device` (normalisation happens there)."""
-    return [torch.from_numpy(np.ascontiguousarray(im)).to(device, non_blocking=True).permute(2, 0, 1)
-            for im in images]
+    tensors = []
+    for im in images:
+        # Arrays from Ray's object store are read-only views; a CPU tensor must own writable memory,
+        # while a GPU upload copies anyway.
+        if device.type == "cpu" and not im.flags.writeable:
+            im = np.array(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            host = torch.from_numpy(np.ascontiguousarray(im))
+        tensors.append(host.to(device, non_blocking=True).permute(2, 0, 1))
+    return tensors
 
 
 def prepare_cpu_threads() -> None:

@@ -103,3 +103,15 @@ def test_verify_detects_damage(build, tmp_path):
     data[700] ^= 0xFF
     tar.write_bytes(bytes(data))
     assert any("sha256" in p for p in verify_build(str(damaged)).problems)
+
+
+def test_hugging_face_datasets_reads_the_build(build, tmp_path):
+    from datasets import load_dataset
+
+    tmp, _, summary = build
+    ds = load_dataset("webdataset", data_files={"train": committed_shard_urls(str(tmp / "out"))},
+                      split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert len(ds) == summary.samples
+    row = ds[0]
+    assert row["jpg"].size == tuple(row["json"]["size"])
+    assert {"image_id", "caption", "tags", "labels"} <= set(row["json"])
