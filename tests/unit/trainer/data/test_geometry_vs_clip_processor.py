@@ -5,13 +5,12 @@ import torch
 from PIL import Image
 from transformers import CLIPImageProcessor
 
-from trainer.data.collate import PatchCollator
+from trainer.data.collate import normalize_pixels
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
 
 
 def _normalise(pixels: torch.Tensor, spec: ProcessorSpec) -> torch.Tensor:
-    c = PatchCollator(0, spec.mean, spec.std)
-    return (pixels[None].float() - c.mean) / c.std
+    return normalize_pixels(pixels[None], torch.tensor(spec.mean), torch.tensor(spec.std))
 
 
 def test_crop_matches_clip_image_processor():

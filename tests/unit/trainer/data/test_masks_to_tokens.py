@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
-from trainer.data.masks_to_tokens import mask_coverage, masks_to_token_masks
+from trainer.data.masks_to_tokens import mask_coverage, masks_to_token_masks, rle_coverage
+from trainer.data.synthetic import encode_rle
 
 MEAN = (0.5, 0.5, 0.5)
 
@@ -80,3 +81,15 @@ def test_matches_brute_force_on_random_masks():
     assert (g.resized_w, g.crop_left) == (15, 2)
     blocks = masks[:, :, 4:24].reshape(3, 5, 4, 5, 4).mean(dim=(2, 4))
     assert torch.allclose(cov, blocks, atol=1e-6)
+
+
+def test_rle_path_with_bbox_crop_equals_dense_path():
+    rng = np.random.default_rng(1)
+    g = ImageGeometry.plan(37, 23, spec("pad", size=16))
+    masks = np.zeros((3, 23, 37), dtype=np.uint8)
+    masks[0, 3:9, 20:31] = 1
+    masks[1] = rng.random((23, 37)) > 0.7
+    # masks[2] stays empty
+    dense = mask_coverage(torch.from_numpy(masks), g, grid=4)
+    from_rle = rle_coverage([encode_rle(m) for m in masks], g, grid=4)
+    assert torch.allclose(dense, from_rle, atol=1e-6) and from_rle[2].sum() == 0 and from_rle[0].sum() > 0

@@ -1,0 +1,81 @@
+"""RAM tag list, per-class thresholds, global override, deny list and the choice of tags."""
+
+import pytest
+import torch
+
+from pad_pipeline.annotate_config import TaggerConfig
+from pad_pipeline.errors import ConfigError
+from pad_pipeline.models.ram.vocabulary import (
+    DEFAULT_THRESHOLD,
+    build_vocabulary,
+    read_tag_list,
+    select_tags,
+)
+
+TAGS = ["dog", "cat", "Sky", "tree", "car"]
+
+
+def _files(tmp_path, thresholds):
+    tags = tmp_path / "tags.txt"
+    tags.write_text("\n".join(TAGS) + "\n")
+    thr = tmp_path / "thr.txt"
+    thr.write_text("\n".join(str(t) for t in thresholds) + "\n")
+    return str(tags), str(thr)
+
+
+def test_per_class_thresholds_decide_each_tag(tmp_path):
+    tags_path, thr_path = _files(tmp_path, [0.9, 0.5, 0.65, 0.3, 0.99])
+    vocab = build_vocabulary(read_tag_list(tags_path), TaggerConfig(kind="ram", tag_thresholds=thr_path))
+    scores = torch.tensor([[0.8, 0.6, 0.7, 0.3, 0.995]])
+    [result] = select_tags(scores, vocab, max_tags=10)
+    # dog 0.8 < 0.9 out; tree 0.3 is not > 0.3; the rest pass, best first.
+    assert result.tags == ["car", "Sky", "cat"]
+    assert result.scores == pytest.approx([0.995, 0.7, 0.6])
+
+
+def test_global_threshold_overrides_the_file_and_default_is_official(tmp_path):
+    tags_path, thr_path = _files(tmp_path, [0.9, 0.9, 0.9, 0.9, 0.9])
+    cfg = TaggerConfig(kind="ram", tag_thresholds=thr_path, threshold=0.5)
+    vocab = build_vocabulary(TAGS, cfg)
+    assert vocab.thresholds.tolist() == [0.5] * 5
+    [result] = select_tags(torch.tensor([[0.4, 0.6, 0.55, 0.1, 0.51]]), vocab, max_tags=10)
+    assert result.tags == ["cat", "Sky", "car"]
+    default = build_vocabulary(TAGS, TaggerConfig(kind="ram"))
+    assert default.thresholds.tolist() == pytest.approx([DEFAULT_THRESHOLD] * 5)
+
+
+def test_deny_list_is_case_insensitive_and_ignores_unknown_names():
+    cfg = TaggerConfig(kind="ram", threshold=0.0, deny_list=["sky", " CAR ", "zebra"])
+    vocab = build_vocabulary(TAGS, cfg)
+    [result] = select_tags(torch.tensor([[0.2, 0.3, 0.9, 0.4, 0.95]]), vocab, max_tags=10)
+    assert result.tags == ["tree", "cat", "dog"]
+
+
+def test_order_ties_max_tags_and_duplicates_per_image():
+    vocab = build_vocabulary(["a", "b", "a", "c"], TaggerConfig(kind="ram", threshold=0.1))
+    scores = torch.tensor([[0.5, 0.5, 0.9, 0.05],
+                           [0.2, 0.3, 0.4, 0.6]])
+    first, second = select_tags(scores, vocab, max_tags=2)
+    assert first.tags == ["a", "b"]  # "a" (index 2) first; its duplicate at index 0 is dropped
+    assert first.scores == pytest.approx([0.9, 0.5])
+    assert second.tags == ["c", "a"]  # cut at max_tags
+    assert select_tags(torch.zeros(0, 4), vocab, 2) == []
+
+
+def test_threshold_file_must_fit_the_tag_list(tmp_path):
+    tags_path, thr_path = _files(tmp_path, [0.5, 0.5])
+    with pytest.raises(ConfigError, match=r"models\.tagger\.tag_thresholds.*2 thresholds for 5 tags"):
+        build_vocabulary(TAGS, TaggerConfig(kind="ram", tag_thresholds=thr_path))
+    (tmp_path / "bad.txt").write_text("0.5\n0.5\nhigh\n0.5\n0.5\n")
+    with pytest.raises(ConfigError, match=r"line 3: 'high' is not a number"):
+        build_vocabulary(TAGS, TaggerConfig(kind="ram", tag_thresholds=str(tmp_path / "bad.txt")))
+
+
+def test_tag_list_errors_name_the_field_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"models\.tagger\.tag_list.*cannot read"):
+        read_tag_list(str(tmp_path / "missing.txt"))
+    (tmp_path / "gap.txt").write_text("dog\n\ncat\n")
+    with pytest.raises(ConfigError, match="line 2 is blank"):
+        read_tag_list(str(tmp_path / "gap.txt"))
+    (tmp_path / "ok.txt").write_text("3D CG rendering\r\nabacus\n\n")
+    assert read_tag_list(str(tmp_path / "ok.txt")) == ["3D CG rendering", "abacus"]

@@ -1,0 +1,44 @@
+"""A PAD sample through the builder and the collator: geometry, caption labels, regions, skip counts."""
+
+import numpy as np
+import torch
+
+from pad_pipeline.reader import iter_committed_samples
+from trainer.data.collate import IGNORE_INDEX, PatchCollator
+from trainer.data.geometry import ProcessorSpec
+from trainer.data.masks_to_tokens import decode_rle
+from trainer.data.patch_sample import PatchSampleBuilder
+from trainer.data.synthetic import write_synthetic_build
+from trainer.models.tiny import tiny_image_processor, tiny_tokenizer
+
+
+def test_builder_and_collator(tmp_path):
+    write_synthetic_build(str(tmp_path), num_samples=5, shard_size=5)
+    samples = list(iter_committed_samples(str(tmp_path)))
+    tok = tiny_tokenizer()
+    spec = ProcessorSpec.from_processor(tiny_image_processor(), "crop")
+    builder = PatchSampleBuilder(tok, spec, grid=8, max_caption_tokens=64)
+    built = [builder(s) for s in samples]
+
+    first, rec = built[0], samples[0].record
+    assert first.pixels.shape == (3, 112, 112) and first.pixels.dtype == torch.uint8
+    assert first.input_ids[0] == tok.bos_token_id
+    assert tok.decode(first.input_ids[1:]) == rec["caption"] + "\n"
+    # The rectangle label covers a quarter of the image: a sizeable, contiguous token set.
+    w, h = rec["size"]
+    rect = decode_rle(rec["labels"][0]["rle_mask"], h, w)
+    assert rect.sum() == rec["labels"][0]["area"]
+    assert 4 <= int(first.region_masks[0].sum()) <= 24
+    # Sample 4 carries a 1-pixel label that no token can select: skipped and counted.
+    assert len(samples[4].record["labels"]) == 3 and built[4].skipped_regions == 1 and len(built[4].tag_ids) == 2
+
+    batch = PatchCollator(tok.pad_token_id)(built)
+    n = max(len(b.input_ids) for b in built)
+    assert batch["input_ids"].shape == (5, n) and batch["region_masks"].shape == (5, 2, 64)
+    assert (batch["labels"][:, 0] == IGNORE_INDEX).all()
+    short = int(np.argmin([len(b.input_ids) for b in built]))
+    k = len(built[short].input_ids)
+    assert (batch["labels"][short, k:] == IGNORE_INDEX).all() and batch["attention_mask"][short, k:].sum() == 0
+    assert batch["labels"][0, 1:len(first.input_ids)].tolist() == first.input_ids[1:]
+    assert int(batch["regions"]) == 10 and int(batch["skipped_regions"]) == 1
+    assert batch["tag_mask"][0, 0].sum() == len(first.tag_ids[0])

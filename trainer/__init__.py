@@ -1,0 +1,5 @@
+"""The training side of PAD: stage-1 patch-aligned projector pretraining (`pad pretrain`).
+
+Pure modules (`trainer.models`, `trainer.data`, `trainer.losses`, `trainer.schedule`) never import
+DeepSpeed or Ray; `trainer.engine` owns DeepSpeed and `trainer.launch` owns Ray Train.
+"""

@@ -1,0 +1,143 @@
+"""Schema of a pretraining manifest (`pad pretrain MANIFEST`), on the project's one config system.
+
+```yaml
+model:
+  vision: {checkpoint: openai/clip-vit-large-patch14-336}
+  llm: {checkpoint: lmsys/vicuna-7b-v1.5}
+  projector: {kind: mlp2x_gelu}
+data: {path: out/pad-llava558k}
+train: {output_dir: runs/pretrain-vicuna7b, global_batch_size: 256, micro_batch_size: 32}
+launch: {mode: ray, num_workers: 8}
+```
+`checkpoint: tiny-random` builds the same classes from tiny configs with random weights (tests, demo).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Literal
+
+from pydantic import Field, model_validator
+
+from pad_pipeline.config import ConfigModel, load_config
+
+TINY = "tiny-random"
+
+
+class VisionConfig(ConfigModel):
+    checkpoint: str = Field("openai/clip-vit-large-patch14-336", description="hub id, local path or tiny-random")
+    revision: str | None = None
+    select_layer: int = Field(-2, description="hidden_states index whose features are projected (LLaVA: -2)")
+    drop_cls: bool = Field(True, description="drop the CLS token (576 patch tokens remain for ViT-L/14-336)")
+
+
+class LlmConfig(ConfigModel):
+    checkpoint: str = Field("lmsys/vicuna-7b-v1.5", description="hub id, local path or tiny-random")
+    revision: str | None = None
+    gradient_checkpointing: bool = True
+    max_length: int = Field(2048, ge=8, description="tokens per sample, vision tokens included")
+
+
+class ProjectorConfig(ConfigModel):
+    kind: Literal["linear", "mlp2x_gelu", "c_abstractor"] = "mlp2x_gelu"
+    num_tokens: int = Field(256, ge=1, description="c_abstractor: output tokens (a square number)")
+    depth: int = Field(3, ge=0, description="c_abstractor: residual blocks before and after pooling")
+    hidden_size: int | None = Field(None, ge=1, description="c_abstractor: conv width (default: vision width)")
+
+
+class ModelConfig(ConfigModel):
+    vision: VisionConfig = VisionConfig()
+    llm: LlmConfig = LlmConfig()
+    projector: ProjectorConfig = ProjectorConfig()
+
+
+class DataConfig(ConfigModel):
+    path: str = Field("out/pad", description="a PAD build (local folder or fsspec URL); committed shards only")
+    image_aspect: Literal["crop", "pad"] = Field(
+        "crop", description="crop: the CLIP processor's resize + centre crop (LLaVA-1.5 pretraining); "
+                            "pad: LLaVA's expand-to-square with the mean colour first")
+    min_coverage: float = Field(0.5, gt=0.0, le=1.0, description="part of a token's area a mask must cover")
+    shuffle: bool = True
+    num_workers: int = Field(2, ge=0, description="DataLoader worker processes per rank")
+    prefetch_factor: int = Field(4, ge=1)
+    max_regions: int = Field(64, ge=1, description="labels kept per sample (in record order)")
+
+
+class TrainConfig(ConfigModel):
+    output_dir: str = "runs/pretrain"
+    seed: int = 42
+    epochs: float = Field(1.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps; default: epochs over the build")
+    global_batch_size: int = Field(256, ge=1)
+    micro_batch_size: int = Field(32, ge=1, description="per rank and forward pass")
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    grad_clip: float = Field(1.0, ge=0.0)
+    beta_max: float = Field(5.0, ge=0.0, description="patch-loss weight reached on the last step")
+    deepspeed: str = Field("cluster/deepspeed/zero2.json", description="DeepSpeed JSON (ours fill the rest)")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU")
+    save_every: int = Field(500, ge=1, description="optimizer steps between checkpoints")
+    keep_checkpoints: int = Field(2, ge=1)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+class LaunchConfig(ConfigModel):
+    mode: Literal["auto", "local", "ray"] = Field(
+        "auto", description="auto: Ray Train when more than one worker or a Ray address is set, else local")
+    num_workers: int = Field(1, ge=1, description="data-parallel ranks (one per GPU)")
+    use_gpu: bool | None = Field(None, description="default: whether CUDA is available")
+    cpus_per_worker: int = Field(4, ge=1)
+    address: str | None = Field(None, description="Ray address; default: RAY_ADDRESS or a local instance")
+    max_failures: int = Field(0, ge=0, description="Ray Train restarts; each resumes from the last checkpoint")
+
+
+class ExportConfig(ConfigModel):
+    dtype: Literal["float32", "float16", "bfloat16"] = "bfloat16"
+
+
+class PretrainConfig(ConfigModel):
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    launch: LaunchConfig = LaunchConfig()
+    export: ExportConfig = ExportConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "PretrainConfig":
+        if self.model.projector.kind == "c_abstractor":
+            side = round(self.model.projector.num_tokens ** 0.5)
+            if side * side != self.model.projector.num_tokens:
+                raise ValueError("model.projector.num_tokens must be a square number for c_abstractor")
+        per_step = self.train.micro_batch_size * self.launch.num_workers
+        if self.train.global_batch_size % per_step:
+            raise ValueError(f"train.global_batch_size ({self.train.global_batch_size}) must be a multiple of "
+                             f"micro_batch_size x launch.num_workers ({per_step})")
+        return self
+
+    @property
+    def grad_accum(self) -> int:
+        return self.train.global_batch_size // (self.train.micro_batch_size * self.launch.num_workers)
+
+
+# Fields whose change makes a checkpoint meaningless for a resume (the rest, e.g. save_every, may change).
+RESUME_FIELDS = ("model", "data.path", "data.image_aspect", "data.min_coverage", "data.shuffle",
+                 "data.max_regions", "train.seed", "train.global_batch_size", "train.micro_batch_size",
+                 "train.lr", "train.weight_decay", "train.warmup_ratio", "train.beta_max", "launch.num_workers")
+
+
+def resume_identity(cfg: PretrainConfig) -> dict:
+    """The values of RESUME_FIELDS, compared against a checkpoint's before resuming."""
+    data = cfg.model_dump(mode="json")
+    out = {}
+    for dotted in RESUME_FIELDS:
+        node = data
+        for k in dotted.split("."):
+            node = node[k]
+        out[dotted] = node
+    return out
+
+
+def load_pretrain_config(path: str | Path, overrides: Iterable[str] = ()) -> PretrainConfig:
+    return load_config(path, overrides, PretrainConfig)

@@ -1,0 +1,109 @@
+"""Where `train_worker` runs: one local process, or Ray Train workers (TorchTrainer) on a cluster.
+
+Local mode sets MASTER_ADDR/PORT, RANK, WORLD_SIZE and LOCAL_RANK for a one-rank gloo/nccl group and
+calls the loop in this process. Ray mode (`ray job submit -- pad pretrain ...`, or
+`launch.mode: ray`) starts `launch.num_workers` TorchTrainer workers (one GPU each when `use_gpu`);
+Ray sets up the process group and its env vars, DeepSpeed joins it. Ray Train restarts
+(`launch.max_failures`) resume from the newest complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import torch
+
+from trainer import checkpoint
+from trainer.config import PretrainConfig
+from trainer.engine import read_deepspeed_json
+
+
+def resolve_mode(cfg: PretrainConfig) -> str:
+    mode = cfg.launch.mode
+    if mode == "auto":
+        wants_ray = cfg.launch.num_workers > 1 or cfg.launch.address or os.environ.get("RAY_ADDRESS")
+        mode = "ray" if wants_ray else "local"
+    return mode
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_local(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
+    """One rank in this process (the demo, tests, a single-GPU box)."""
+    from trainer.loop import train_worker
+    import torch.distributed as dist
+
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1",
+           "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return train_worker(cfg, resume)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _ray_worker(config: dict[str, Any]) -> None:
+    import ray.train
+    from trainer.loop import train_worker
+
+    cfg = PretrainConfig.model_validate(config["cfg"])
+    summary = train_worker(cfg, config["resume"], config["deepspeed"])
+    ray.train.report({"steps": summary["steps"], "exported": summary["exported"],
+                      **{k: v for k, v in summary["last"].items() if isinstance(v, (int, float))}})
+
+
+def _absolute_paths(cfg: PretrainConfig) -> PretrainConfig:
+    """Ray workers do not run in the driver's folder: local data/output paths become absolute
+    (on a multi-node cluster they must name a file system every node shares)."""
+    cfg = cfg.model_copy(deep=True)
+    if "://" not in cfg.data.path:
+        cfg.data.path = os.path.abspath(cfg.data.path)
+    cfg.train.output_dir = os.path.abspath(cfg.train.output_dir)
+    return cfg
+
+
+def run_ray(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
+    """`launch.num_workers` ranks under Ray Train; returns rank 0's last reported metrics."""
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    use_gpu = torch.cuda.is_available() if cfg.launch.use_gpu is None else cfg.launch.use_gpu
+    if not ray.is_initialized():
+        ray.init(address=cfg.launch.address or os.environ.get("RAY_ADDRESS") or None)
+    # A restart must pick up the newest checkpoint instead of refusing the non-empty output dir.
+    worker_resume: bool | str = True if resume else ("auto" if cfg.launch.max_failures else False)
+    trainer = TorchTrainer(
+        _ray_worker,
+        train_loop_config={"cfg": _absolute_paths(cfg).model_dump(mode="json"), "resume": worker_resume,
+                           "deepspeed": read_deepspeed_json(cfg.train.deepspeed)},
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=cfg.launch.num_workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": cfg.launch.cpus_per_worker}),
+        run_config=RunConfig(name="pad-pretrain", storage_path=os.path.abspath(os.path.join(cfg.train.output_dir, "ray")),
+                             failure_config=FailureConfig(max_failures=cfg.launch.max_failures)),
+    )
+    result = trainer.fit()
+    summary = dict(result.metrics or {})
+    latest = checkpoint.latest_checkpoint(cfg.train.output_dir)
+    if "steps" not in summary and latest is not None:  # Ray Train v2 may not hand metrics back
+        summary["steps"] = checkpoint.read_state(latest)["step"]
+        summary["exported"] = {"mm_projector": os.path.join(cfg.train.output_dir, "export", "mm_projector.bin")}
+    return summary
+
+
+def launch(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
+    return run_ray(cfg, resume) if resolve_mode(cfg) == "ray" else run_local(cfg, resume)

@@ -1,0 +1,1 @@
+"""Models of stage 1: projectors, the frozen vision encoder + LLM assembly, tiny test presets, loaders."""
