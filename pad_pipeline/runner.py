@@ -69,6 +69,16 @@ def worker_count(cfg: AnnotateConfig) -> tuple[int, bool]:
     return (max(1, int(gpus // cfg.runner.gpus_per_worker)) if use_gpus else 1), use_gpus
 
 
+def check_local_fit(cfg: AnnotateConfig, n_workers: int) -> None:
+    """On a local instance, refuse a runner that could never schedule a shard task next to its actors."""
+    cpus = float(ray.cluster_resources().get("CPU", 0))
+    needed = n_workers * cfg.runner.cpus_per_worker + cfg.runner.cpus_per_shard_task
+    if needed > cpus:
+        raise PadError(f"runner: {n_workers} worker(s) x {cfg.runner.cpus_per_worker} CPU + one shard task "
+                       f"({cfg.runner.cpus_per_shard_task} CPU) need {needed:g} CPUs, this Ray instance has "
+                       f"{cpus:g}; lower runner.workers or runner.cpus_per_worker, or raise runner.num_cpus")
+
+
 class Progress:
     def __init__(self, total: int, stream: TextIO, interval: float = 2.0):
         self.total, self.stream, self.interval = total, stream, interval
@@ -145,6 +155,8 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
         storage.remove(storage.join(out, f"pad-{i:06d}.error.json"))
     start_ray(cfg, address)
     n_workers, use_gpus = worker_count(cfg)
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        check_local_fit(cfg, n_workers)
     from pad_pipeline.ray_actors import create_actors
 
     actors = create_actors(cfg, n_workers, use_gpus)
