@@ -28,14 +28,16 @@ def read_record(out: str, index: int) -> dict[str, Any] | None:
         return None
 
 
+def record_indexes(out: str) -> list[int]:
+    """Indexes of the shards that have a record file (committed or damaged)."""
+    return [int(m.group(1)) for name in storage.list_names(out, "pad-*.json")
+            if (m := RECORD_NAME.match(name))]
+
+
 def committed_records(out: str) -> dict[int, dict[str, Any]]:
     """shard index -> record, for every shard whose record exists and whose tar matches its size."""
     records: dict[int, dict[str, Any]] = {}
-    for name in storage.list_names(out, "pad-*.json"):
-        m = RECORD_NAME.match(name)
-        if not m:
-            continue
-        index = int(m.group(1))
+    for index in record_indexes(out):
         record = read_record(out, index)
         if record is None:
             continue

@@ -10,7 +10,7 @@ from typing import Any
 
 from pad_pipeline import storage
 from pad_pipeline.plan import load_plan
-from pad_pipeline.reader import RECORD_NAME, iter_tar_samples, read_record
+from pad_pipeline.reader import iter_tar_samples, read_record, record_indexes
 from pad_pipeline.ops.rle import decode_mask
 
 
@@ -87,11 +87,8 @@ def verify_shard(out: str, index: int, record: dict[str, Any], report: VerifyRep
 def verify_build(out: str) -> VerifyReport:
     """Re-read every shard that has a record: sha256, sample count, and every mask decodes."""
     report = VerifyReport()
-    for fname in storage.list_names(out, "pad-*.json"):
-        m = RECORD_NAME.match(fname)
-        if not m:
-            continue
-        index = int(m.group(1))
+    for index in record_indexes(out):
+        fname = f"pad-{index:06d}.json"
         record = read_record(out, index)
         if record is None:
             report.problems.append(f"{fname}: unreadable record")

@@ -20,13 +20,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+from transformers import CLIPImageProcessor, CLIPModel
 
 from pad_pipeline.annotate_config import ModelsConfig, TaggerConfig
 from pad_pipeline.errors import ConfigError
 from pad_pipeline.models import preprocess as pp
 from pad_pipeline.models.base import TINY_RANDOM, TagResult, images_to_device
-from pad_pipeline.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
+from pad_pipeline.models.hf_loading import autocast, load_text_image_model, provenance
 from pad_pipeline.models.tiny import default_tags, tiny_clip
 
 PROMPT = "a photo of a {tag}."
@@ -152,9 +152,6 @@ def build_clip_tagger(cfg: TaggerConfig, models: ModelsConfig, device: torch.dev
         model, tokenizer, processor = tiny_clip(models.seed)
         revision = None
     else:
-        field = "models.tagger.checkpoint"
-        model = load_pretrained(CLIPModel, cfg.checkpoint, cfg.revision, field)
-        tokenizer = load_pretrained(AutoTokenizer, cfg.checkpoint, cfg.revision, field)
-        processor = load_pretrained(CLIPImageProcessor, cfg.checkpoint, cfg.revision, field)
-        revision = resolved_revision(model, cfg.revision)
+        model, tokenizer, processor, revision = load_text_image_model(
+            CLIPModel, CLIPImageProcessor, cfg.checkpoint, cfg.revision, "models.tagger.checkpoint")
     return ClipTagger(model, tokenizer, processor, vocab, cfg, device, models.dtype, revision)

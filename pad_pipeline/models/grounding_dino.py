@@ -16,13 +16,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, GroundingDinoForObjectDetection, GroundingDinoImageProcessor
+from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProcessor
 
 from pad_pipeline.annotate_config import DetectorConfig, ModelsConfig
 from pad_pipeline.models import preprocess as pp
 from pad_pipeline.models.base import TINY_RANDOM, Detections, images_to_device
 from pad_pipeline.models.grounding_text import PromptChunk, assign_boxes_to_tags, chunk_tags
-from pad_pipeline.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
+from pad_pipeline.models.hf_loading import autocast, load_text_image_model, provenance
 from pad_pipeline.models.tiny import tiny_grounding_dino
 
 log = logging.getLogger(__name__)
@@ -127,9 +127,7 @@ def build_grounding_dino(cfg: DetectorConfig, models: ModelsConfig, device: torc
         model, tokenizer, processor = tiny_grounding_dino(models.seed)
         revision = None
     else:
-        field = "models.detector.checkpoint"
-        model = load_pretrained(GroundingDinoForObjectDetection, cfg.checkpoint, cfg.revision, field)
-        tokenizer = load_pretrained(AutoTokenizer, cfg.checkpoint, cfg.revision, field)
-        processor = load_pretrained(GroundingDinoImageProcessor, cfg.checkpoint, cfg.revision, field)
-        revision = resolved_revision(model, cfg.revision)
+        model, tokenizer, processor, revision = load_text_image_model(
+            GroundingDinoForObjectDetection, GroundingDinoImageProcessor, cfg.checkpoint, cfg.revision,
+            "models.detector.checkpoint")
     return GroundingDinoDetector(model, tokenizer, processor, cfg, device, models.dtype, revision)

@@ -31,6 +31,17 @@ def load_pretrained(cls: Any, checkpoint: str, revision: str | None, field: str,
                        f"(revision {revision or 'default'}): {first}") from exc
 
 
+def load_text_image_model(model_cls: Any, image_processor_cls: Any, checkpoint: str, revision: str | None,
+                          field: str) -> tuple[Any, Any, Any, str | None]:
+    """Model, tokenizer and image processor of one checkpoint, and the revision they resolved to."""
+    from transformers import AutoTokenizer
+
+    model = load_pretrained(model_cls, checkpoint, revision, field)
+    tokenizer = load_pretrained(AutoTokenizer, checkpoint, revision, field)
+    processor = load_pretrained(image_processor_cls, checkpoint, revision, field)
+    return model, tokenizer, processor, resolved_revision(model, revision)
+
+
 def resolved_revision(model: Any, revision: str | None) -> str | None:
     """The revision asked for, else the hub commit the files came from (None for local folders)."""
     return revision or getattr(model.config, "_commit_hash", None)

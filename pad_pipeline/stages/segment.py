@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-
-from pad_pipeline.annotate_config import ModelsConfig, SegmenterConfig
-from pad_pipeline.registry import build_model
-from pad_pipeline.stages.base import Batch
+from pad_pipeline.stages.base import Batch, ModelStage
 
 
-class SegmentStage:
-    name = "segment"
-
-    def __init__(self, cfg: SegmenterConfig, models: ModelsConfig):
-        self.cfg, self.models = cfg, models
-        self.segmenter: Any = None
-
-    def setup(self, device: torch.device) -> None:
-        self.segmenter = build_model("segmenter", self.cfg, self.models, device)
+class SegmentStage(ModelStage):
+    name, role = "segment", "segmenter"
 
     def __call__(self, batch: Batch) -> Batch:
         boxes = [d.boxes for d in batch["detections"]]
-        return {**batch, "masks": self.segmenter.segment(batch["image"], boxes)}
-
-    def provenance(self) -> dict[str, Any]:
-        return self.segmenter.provenance()
+        return {**batch, "masks": self.model.segment(batch["image"], boxes)}
