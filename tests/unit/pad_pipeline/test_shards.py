@@ -42,3 +42,17 @@ def test_record_must_match_tar_size(tmp_path):
     with open(tmp_path / "pad-000000.tar", "ab") as f:
         f.write(b"\0" * 512)
     assert committed_shard_urls(out) == []
+
+
+def test_object_store_urls_go_through_fsspec_without_renames():
+    """A non-local fsspec URL (memory://, standing in for s3:// or gs://): same commit order and reads."""
+    import fsspec
+
+    out = "memory://pad-test-build"
+    write_shard(out, 0, _samples(), {}, {})
+    fs = fsspec.filesystem("memory")
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.ls("/pad-test-build", detail=False)) == [
+        "pad-000000.json", "pad-000000.parquet", "pad-000000.tar"]
+    assert committed_shard_urls(out) == ["memory://pad-test-build/pad-000000.tar"]
+    assert [s.key for s in iter_committed_samples(out)] == ["k1", "k2"]
+    fs.rm("/pad-test-build", recursive=True)
