@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pad_pipeline.annotate_config import ModelsConfig
+from pad_pipeline.annotation import ImageAnnotation
 from pad_pipeline.models.base import prepare_cpu_threads, resolve_device
 from pad_pipeline.stages.base import Stage
 from pad_pipeline.stages.detect import DetectStage
@@ -31,15 +32,6 @@ log = logging.getLogger(__name__)
 
 class SystemicModelError(RuntimeError):
     """Every image of a batch failed on its own too: a broken model or environment, not a bad image."""
-
-
-@dataclass
-class ImageAnnotation:
-    tags: list[str] = field(default_factory=list)
-    tag_scores: list[float] = field(default_factory=list)
-    labels: list[dict[str, Any]] = field(default_factory=list)
-    empty_masks: int = 0
-    failure: str | None = None
 
 
 @dataclass

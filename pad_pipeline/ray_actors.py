@@ -12,15 +12,14 @@ import os
 import random
 import threading
 import time
-from collections import deque
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import ray
 
 from pad_pipeline.annotate_config import AnnotateConfig, ModelsConfig
-from pad_pipeline.annotator import Annotator, ImageAnnotation
-from pad_pipeline.plan import Plan
+from pad_pipeline.annotation import ImageAnnotation
+from pad_pipeline.annotator import Annotator
 
 
 class AnnotatorWorker:
@@ -77,28 +76,3 @@ def create_actors(cfg: AnnotateConfig, count: int, use_gpus: bool) -> list[Any]:
     models = cfg.models.model_dump(mode="json")
     return [actor_cls.options(**options).remote(models, r.torch_threads, r.fault_kill_probability)
             for _ in range(count)]
-
-
-def pipelined(actor: Any, batches: Iterable[list[np.ndarray]], depth: int = 2) -> Iterator[list[ImageAnnotation]]:
-    """Send batches to `actor` keeping `depth` in flight; yield results in order."""
-    in_flight: deque = deque()
-    for batch in batches:
-        in_flight.append(actor.annotate.remote(batch))
-        if len(in_flight) >= depth:
-            yield ray.get(in_flight.popleft())
-    while in_flight:
-        yield ray.get(in_flight.popleft())
-
-
-def _shard_task(cfg_data: dict[str, Any], plan: Plan, index: int, actor: Any, info: dict[str, Any]) -> dict[str, Any]:
-    from pad_pipeline.models.base import prepare_cpu_threads
-    from pad_pipeline.shard_worker import process_shard
-
-    prepare_cpu_threads()
-    cfg = AnnotateConfig.model_validate(cfg_data)
-    return process_shard(cfg, plan, index, lambda batches: pipelined(actor, batches), info)
-
-
-def submit_shard(cfg: AnnotateConfig, plan: Plan, index: int, actor: Any, info: dict[str, Any]) -> Any:
-    task = ray.remote(_shard_task).options(num_cpus=cfg.runner.cpus_per_shard_task, max_retries=0)
-    return task.remote(cfg.model_dump(mode="json"), plan, index, actor, info)

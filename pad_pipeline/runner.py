@@ -41,6 +41,7 @@ class AnnotateSummary:
     actor_stats: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
+    drive_seconds: float = 0.0  # first shard submitted -> last shard done (no Ray start, no model load)
 
     @property
     def ok(self) -> bool:
@@ -179,8 +180,9 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
 
 def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], info: dict[str, Any],
            summary: AnnotateSummary, progress: Progress) -> None:
-    from pad_pipeline.ray_actors import submit_shard
+    from pad_pipeline.ray_tasks import submit_shard
 
+    t_drive = time.time()
     queue = list(todo)
     attempts: dict[int, int] = {}
     running: dict[Any, int] = {}
@@ -226,4 +228,5 @@ def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], 
                                "Rerun to resume from the committed shards")
         progress.update(summary)
     progress.update(summary, force=True)
+    summary.drive_seconds = time.time() - t_drive
     summary.actor_stats = [st for st in ray.get([a.stats.remote() for a in actors])]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from pad_pipeline.annotate_config import AnnotateConfig
-from pad_pipeline.annotator import ImageAnnotation
+from pad_pipeline.annotation import ImageAnnotation
 from pad_pipeline.intake import DecodedImage, IntakeFailure, decode_image
 from pad_pipeline.plan import Plan, PlannedInput
 from pad_pipeline.shards import Sample, write_shard
