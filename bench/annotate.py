@@ -16,7 +16,7 @@ peak RSS belongs to that build alone. Figures:
   (c) PAD with 1 declared GPU, (d) PAD with 2 declared GPUs, one torch thread each; reports
   (d/c) / (b/a) against the 0.9 target.
 
-Usage: python bench/annotate.py [--size small] [--repeats 5] [--images 48]
+Usage: python bench/annotate.py [--size medium] [--repeats 5] [--images 192]
 """
 
 from __future__ import annotations
@@ -105,6 +105,12 @@ def one_build(args: argparse.Namespace) -> dict:
     }
     cfg = build_config(resolve_presets(data, "bench"), AnnotateConfig, source="bench")
     ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
+    # A first build of a few images starts the shard-task worker processes, as a long build would have.
+    warm = cfg.model_copy(deep=True)
+    warm.output.path = args.out + "-warm"
+    warm.source.limit = 4 * args.gpus * cfg.runner.shard_tasks_per_worker
+    warm.output.shard_size = 1
+    run_annotate(warm, stream=open(os.devnull, "w"))
     s = run_annotate(cfg, stream=open(os.devnull, "w"))
     ray.shutdown()
     if not s.ok or s.samples != s.images:
@@ -154,7 +160,7 @@ def result(proc: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def build(tmp: Path, sam: str, images: int, gpus: int, shard_size: int = 4) -> dict:
+def build(tmp: Path, sam: str, images: int, gpus: int, shard_size: int = 12) -> dict:
     out = tempfile.mkdtemp(dir=tmp)
     return result(run_self("--one-build", src=tmp / "src", out=out, sam=sam, images=images, gpus=gpus,
                            shard_size=shard_size))
@@ -162,8 +168,8 @@ def build(tmp: Path, sam: str, images: int, gpus: int, shard_size: int = 4) -> d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", choices=list(SIZES), default="small")
-    ap.add_argument("--images", type=int, default=48, help="images per measured build")
+    ap.add_argument("--size", choices=list(SIZES), default="medium")
+    ap.add_argument("--images", type=int, default=192, help="images per measured build (shards of 12)")
     ap.add_argument("--repeats", type=int, default=5, help="alternating repeats for the scaling figure")
     ap.add_argument("--one-build", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
@@ -185,8 +191,8 @@ def main() -> None:
 
     main_run = build(tmp, sam, args.images, gpus=1)
     double = build(tmp, sam, 2 * args.images, gpus=1)
-    five = build(tmp, sam, 5 * 4, gpus=1)
-    twenty = build(tmp, sam, 20 * 4, gpus=1)
+    five = build(tmp, sam, 5 * 4, gpus=1, shard_size=4)
+    twenty = build(tmp, sam, 20 * 4, gpus=1, shard_size=4)
 
     rows = {"a": [], "b": [], "c": [], "d": []}
     for r in range(args.repeats):

@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -168,6 +169,8 @@ class Env:
             self.fake = None
         else:
             from torch._subclasses.fake_tensor import FakeTensorMode
+            # Parameter construction peeks at fake storages' data pointers (harmless, shapes only).
+            warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")
             self.fake = FakeTensorMode(allow_non_fake_inputs=True)
 
     @contextlib.contextmanager
@@ -180,8 +183,9 @@ class Env:
         with self.fake, mock.patch.object(gdino_module, "torch_compilable_check", lambda *a, **k: None):
             yield
 
-    def build(self, ctor: Callable[[], nn.Module]) -> nn.Module:
-        with self.mode():
+    def build(self, ctor: Callable[[], nn.Module], real_weights: bool = False) -> nn.Module:
+        """`real_weights`: random CPU weights even in fake mode (the forward still runs on fake tensors)."""
+        with contextlib.nullcontext() if real_weights else self.mode():
             model = ctor()
         return model.eval().requires_grad_(False)
 
@@ -318,7 +322,10 @@ def main() -> None:
     dino_size = pp.shortest_longest_size(args.height, args.width, DINO_SHORTEST, DINO_LONGEST)
 
     ram, ram_params = count_ram(env, args.ram_tags)
-    dino_model = env.build(lambda: GroundingDinoForObjectDetection(grounding_dino_tiny_config()))
+    # Built with real (random, ~0.7 GB) weights: constructing it under FakeTensorMode deep-copies fake
+    # parameters (its shared box heads), which corrupts the heap at interpreter exit in torch 2.14.
+    dino_model = env.build(lambda: GroundingDinoForObjectDetection(grounding_dino_tiny_config()),
+                           real_weights=True)
     dinos = {t: count_grounding_dino(env, dino_model, dino_size, t) for t in args.tokens}
     dino_params = n_params(dino_model)
     del dino_model
@@ -337,9 +344,11 @@ def main() -> None:
           f"{pp.longest_edge_size(*size, SAM_IMAGE_SIZE)[0]} + padding), {args.boxes} boxes\n")
 
     print("## Parameters")
-    print(f"  RAM++ (Swin-L + head, {args.ram_tags}x51 description embeddings) {ram_params / 1e6:9.1f} M")
-    print(f"  Grounding DINO tiny (Swin-T + BERT-base + 6/6 layers)        {dino_params / 1e6:9.1f} M")
-    print(f"  SAM ViT-H (image encoder {sam_enc_params / 1e6:.1f} M)                     {sam_params / 1e6:9.1f} M\n")
+    for label, count in ((f"RAM++ (Swin-L + head, {args.ram_tags}x51 description embeddings)", ram_params),
+                         ("Grounding DINO tiny (Swin-T + BERT-base + 6/6 layers)", dino_params),
+                         (f"SAM ViT-H (image encoder {sam_enc_params / 1e6:.1f} M)", sam_params)):
+        print(f"  {label:60s} {count / 1e6:9.1f} M")
+    print()
 
     print("## Breakdown (GFLOPs, FlopCounterMode)")
     for c in [ram, *dinos.values(), sam_enc, sam_dec]:

@@ -66,6 +66,12 @@ class Annotator:
             stage.setup(self.device)
         return self
 
+    def warm_up(self) -> None:
+        """One small image through the whole chain: a broken checkpoint fails here, before any shard,
+        and first-call costs (kernel selection, allocator growth) stay out of the shard timings."""
+        self._run([np.full((64, 64, 3), 127, np.uint8)])
+        self.timings = ChainTimings()
+
     def provenance(self) -> dict[str, Any]:
         return {s.name: s.provenance() for s in self.stages if s.provenance()}
 

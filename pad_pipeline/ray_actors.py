@@ -31,6 +31,7 @@ class AnnotatorWorker:
         if torch_threads:
             torch.set_num_threads(torch_threads)
         self.annotator = Annotator(ModelsConfig.model_validate(models)).setup()
+        self.annotator.warm_up()
         self.fault_kill_probability = fault_kill_probability
         self.lock = threading.Lock()
         self.images_done = 0

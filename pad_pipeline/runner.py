@@ -162,7 +162,7 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
 
     actors = create_actors(cfg, n_workers, use_gpus)
     try:
-        provenance = ray.get(actors[0].provenance.remote())
+        provenance = ray.get([a.provenance.remote() for a in actors])[0]  # every actor loaded and warm
     except Exception as e:  # the chain could not be built (bad checkpoint, missing file...)
         for actor in actors:
             ray.kill(actor)
