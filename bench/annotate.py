@@ -15,6 +15,12 @@ peak RSS belongs to that build alone. Figures:
 - scaling: medians over alternating repeats of (a) 1 plain process, (b) 2 plain processes at once,
   (c) PAD with 1 declared GPU, (d) PAD with 2 declared GPUs, one torch thread each; reports
   (d/c) / (b/a) against the 0.9 target.
+- Ray's own ceiling on that ratio: (e) 1 and (f) 2 bare annotator actors fed preloaded batches straight
+  from a driver (no sources, shards, decode or tar), same repeats; (f/e) / (b/a) is what the Ray runtime
+  alone leaves of the plain scaling on this machine, so PAD's figure can be read against it.
+
+The drive window starts when the first shard is dispatched to an already started shard worker; a first
+small build in the same Ray instance loads the models, as the first minutes of a long build would.
 
 Usage: python bench/annotate.py [--size medium] [--repeats 5] [--images 192]
 """
@@ -148,6 +154,32 @@ def plain_rate(args: argparse.Namespace) -> dict:
     return {"images_per_s": len(images) / (time.perf_counter() - t0)}
 
 
+def bare_actor_rate(args: argparse.Namespace) -> dict:
+    """`--gpus` bare annotator actors, each fed every preloaded batch by this driver: total images/s."""
+    import ray
+
+    from pad_pipeline.annotate_config import AnnotateConfig, resolve_presets
+    from pad_pipeline.config import build_config
+    from pad_pipeline.ray_actors import create_actors
+
+    data = {"source": {"kind": "image_dir", "path": args.src},
+            "models": {"preset": "tiny-random", "segmenter": {"checkpoint": args.sam}, "device": "cpu"},
+            "runner": {"workers": args.gpus, "gpus_per_worker": 1, "cpus_per_worker": 0.5, "torch_threads": 1,
+                       "batch_size": 4}}
+    cfg = build_config(resolve_presets(data, "bench"), AnnotateConfig, source="bench")
+    ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
+    actors = create_actors(cfg, args.gpus, use_gpus=True)
+    files = sorted(Path(args.src).glob("*.jpg"))[: args.images]
+    images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    batches = [ray.put(images[i:i + 4]) for i in range(0, len(images), 4)]
+    ray.get([a.annotate.remote(batches[0]) for a in actors])  # model load and warm-up
+    t0 = time.perf_counter()
+    ray.get([a.annotate.remote(b) for a in actors for b in batches])
+    rate = len(actors) * len(images) / (time.perf_counter() - t0)
+    ray.shutdown()
+    return {"images_per_s": rate}
+
+
 def run_self(mode: str, **kw) -> subprocess.Popen:
     cmd = [sys.executable, __file__, mode] + [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -173,6 +205,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="alternating repeats for the scaling figure")
     ap.add_argument("--one-build", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--src"), ap.add_argument("--out"), ap.add_argument("--sam")
     ap.add_argument("--gpus", type=int, default=1), ap.add_argument("--shard-size", type=int, default=4)
     args = ap.parse_args()
@@ -181,6 +214,9 @@ def main() -> None:
         return
     if args.plain:
         print(json.dumps(plain_rate(args)))
+        return
+    if args.bare:
+        print(json.dumps(bare_actor_rate(args)))
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="pad-bench-"))
@@ -194,18 +230,23 @@ def main() -> None:
     five = build(tmp, sam, 5 * 4, gpus=1, shard_size=4)
     twenty = build(tmp, sam, 20 * 4, gpus=1, shard_size=4)
 
-    rows = {"a": [], "b": [], "c": [], "d": []}
+    rows = {"a": [], "b": [], "c": [], "d": [], "e": [], "f": []}
     for r in range(args.repeats):
         rows["a"].append(result(run_self("--plain", src=tmp / "src", sam=sam, images=args.images))["images_per_s"])
         pair = [run_self("--plain", src=tmp / "src", sam=sam, images=args.images) for _ in range(2)]
         rows["b"].append(sum(result(p)["images_per_s"] for p in pair))
         rows["c"].append(build(tmp, sam, args.images, gpus=1)["images_per_s"])
         rows["d"].append(build(tmp, sam, args.images, gpus=2)["images_per_s"])
+        for key, gpus in (("e", 1), ("f", 2)):
+            rows[key].append(result(run_self("--bare", src=tmp / "src", sam=sam, images=args.images // 2,
+                                             gpus=gpus))["images_per_s"])
         print(f"  repeat {r + 1}: plain 1={rows['a'][-1]:.2f} 2={rows['b'][-1]:.2f} | "
-              f"PAD 1 GPU={rows['c'][-1]:.2f} 2 GPUs={rows['d'][-1]:.2f} img/s", flush=True)
+              f"PAD 1 GPU={rows['c'][-1]:.2f} 2 GPUs={rows['d'][-1]:.2f} | "
+              f"bare actors 1={rows['e'][-1]:.2f} 2={rows['f'][-1]:.2f} img/s", flush=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     plain_scaling, pad_scaling = med["b"] / med["a"], med["d"] / med["c"]
     ratio = pad_scaling / plain_scaling
+    ray_ceiling = (med["f"] / med["e"]) / plain_scaling
     cores = os.cpu_count() or 1
 
     def line(name, value, target, ok):
@@ -226,7 +267,9 @@ def main() -> None:
          "flat", twenty["actor_peak_rss_mb"] <= 1.05 * five["actor_peak_rss_mb"])
     line("plain scaling 2 procs / 1 (median)", f"{plain_scaling:.2f}", "", True)
     line("PAD scaling 2 GPUs / 1 (median)", f"{pad_scaling:.2f}", "", True)
+    line("bare Ray actors scaling 2 / 1 (median)", f"{med['f'] / med['e']:.2f}", "", True)
     line("PAD scaling / plain scaling", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+    line("Ray ceiling: bare actors scaling / plain scaling", f"{ray_ceiling:.2f}", "(reference)", True)
 
 
 if __name__ == "__main__":

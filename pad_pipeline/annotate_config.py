@@ -61,6 +61,7 @@ class DetectorConfig(ConfigModel):
     text_threshold: float = 0.2
     max_text_tokens: int = Field(256, ge=8, description="Grounding DINO's text limit; tags are chunked under it")
     batch_size: int = Field(4, ge=1)
+    text_cache_size: int = Field(256, ge=0, description="prompt-chunk encodings kept for reuse (0: per batch only)")
 
 
 class NmsConfig(ConfigModel):
@@ -92,8 +93,8 @@ class RunnerConfig(ConfigModel):
     gpus_per_worker: float = Field(1.0, ge=0.0)
     cpus_per_worker: float = Field(1.0, ge=0.0)
     torch_threads: int | None = Field(None, ge=1, description="intra-op threads per actor (CPU)")
-    cpus_per_shard_task: float = Field(0.5, gt=0.0, description="decode/encode/write task of one shard")
-    shard_tasks_per_worker: int = Field(2, ge=1, description="shard tasks in flight per actor")
+    cpus_per_shard_task: float = Field(0.5, gt=0.0, description="CPUs of each shard worker (decode, encode, write)")
+    shard_tasks_per_worker: int = Field(2, ge=1, description="shard workers (one shard each at a time) per annotator actor")
     batch_size: int = Field(8, ge=1, description="images per actor call")
     shard_retries: int = Field(2, ge=0)
     actor_restarts: int = Field(3, ge=0)

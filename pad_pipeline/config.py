@@ -90,7 +90,7 @@ def config_dict(cfg: BaseModel) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
-def config_hash(cfg: BaseModel, exclude: set[str] | None = None) -> str:
+def config_hash(cfg: BaseModel, exclude: set[str] | dict[str, Any] | None = None) -> str:
     """A short, stable identity of a resolved config (sorted-key JSON, sha256, 16 hex digits)."""
     data = cfg.model_dump(mode="json", exclude=exclude)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

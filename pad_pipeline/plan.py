@@ -54,8 +54,10 @@ class Plan:
 
 
 def annotation_config_hash(cfg: AnnotateConfig) -> str:
-    """Hash of what decides a shard's bytes: the runner and output path are left out."""
-    return config_hash(cfg, exclude={"runner": True, "output": {"path"}})  # type: ignore[arg-type]
+    """Hash of what decides a shard's bytes: the runner, output path and the detector's text cache (a
+    reused encoding is bit-identical) are left out, so they can change when a build is resumed."""
+    exclude = {"runner": True, "output": {"path"}, "models": {"detector": {"text_cache_size"}}}
+    return config_hash(cfg, exclude=exclude)  # type: ignore[arg-type]
 
 
 def source_fingerprint(kind: str, items: list[SourceItem]) -> str:

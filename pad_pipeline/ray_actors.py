@@ -1,9 +1,12 @@
-"""The thin Ray adapter: an annotator actor per GPU (or per CPU worker) and the shard task.
+"""The thin Ray adapter for the model chain: an annotator actor per GPU (or per CPU worker).
 
 Stages and the `Annotator` know nothing of Ray; this module only places them. An actor holds the whole
-model chain on its own device and serves batches from several shard tasks (calls are serialised by a
+model chain on its own device and serves batches from several shard workers (calls are serialised by a
 lock, while `stats()` still answers so the driver's watchdog can see progress). Ray restarts a dead
 actor (`max_restarts`) and retries the calls it was serving (`max_task_retries`).
+
+torch and the models are imported inside the actor only: shard workers hold handles to these actors,
+and unpickling a handle imports this module, which must stay light.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import ray
 
 from pad_pipeline.annotate_config import AnnotateConfig, ModelsConfig
 from pad_pipeline.annotation import ImageAnnotation
-from pad_pipeline.annotator import Annotator
 
 
 class AnnotatorWorker:
@@ -27,6 +29,8 @@ class AnnotatorWorker:
 
     def __init__(self, models: dict[str, Any], torch_threads: int | None, fault_kill_probability: float):
         import torch
+
+        from pad_pipeline.annotator import Annotator
 
         if torch_threads:
             torch.set_num_threads(torch_threads)

@@ -1,4 +1,5 @@
-"""The driver of `pad annotate`: plan, start or join Ray, run shard tasks against annotator actors.
+"""The driver of `pad annotate`: plan, start or join Ray, hand shards to shard workers (CPU actors)
+that feed the annotator actors (one per GPU).
 
 Only per-shard state lives here (the driver's memory does not grow with the corpus). Shards already
 committed are skipped, so rerunning the same command resumes. A shard task that fails is retried up to
@@ -23,6 +24,8 @@ from pad_pipeline.annotate_config import AnnotateConfig
 from pad_pipeline.config import dump_resolved
 from pad_pipeline.errors import PadError
 from pad_pipeline.plan import Plan, make_or_resume_plan, parse_shard_selection
+from pad_pipeline.ray_actors import create_actors
+from pad_pipeline.ray_shards import ShardWorkerFactory, ShardWorkerPool
 from pad_pipeline.reader import committed_records
 
 
@@ -71,11 +74,12 @@ def worker_count(cfg: AnnotateConfig) -> tuple[int, bool]:
 
 
 def check_local_fit(cfg: AnnotateConfig, n_workers: int) -> None:
-    """On a local instance, refuse a runner that could never schedule a shard task next to its actors."""
+    """On a local instance, refuse a runner that could never place one shard worker next to its actors
+    (further shard workers that do not fit simply never start; the ones that do carry the build)."""
     cpus = float(ray.cluster_resources().get("CPU", 0))
     needed = n_workers * cfg.runner.cpus_per_worker + cfg.runner.cpus_per_shard_task
     if needed > cpus:
-        raise PadError(f"runner: {n_workers} worker(s) x {cfg.runner.cpus_per_worker} CPU + one shard task "
+        raise PadError(f"runner: {n_workers} worker(s) x {cfg.runner.cpus_per_worker} CPU + one shard worker "
                        f"({cfg.runner.cpus_per_shard_task} CPU) need {needed:g} CPUs, this Ray instance has "
                        f"{cpus:g}; lower runner.workers or runner.cpus_per_worker, or raise runner.num_cpus")
 
@@ -110,11 +114,6 @@ def _write_error(out: str, index: int, error: str, attempts: int) -> None:
                             json.dumps({"shard": index, "attempts": attempts, "error": error}, indent=1).encode())
     except OSError:  # the output may be what failed; the summary still names the shard
         pass
-
-
-def _abort(running: dict[Any, int]) -> None:
-    for ref in running:
-        ray.cancel(ref, force=True)
 
 
 def _root_message(e: BaseException) -> str:
@@ -158,8 +157,6 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
     n_workers, use_gpus = worker_count(cfg)
     if not (address or os.environ.get("RAY_ADDRESS")):
         check_local_fit(cfg, n_workers)
-    from pad_pipeline.ray_actors import create_actors
-
     actors = create_actors(cfg, n_workers, use_gpus)
     try:
         provenance = ray.get([a.provenance.remote() for a in actors])[0]  # every actor loaded and warm
@@ -180,29 +177,47 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
 
 def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], info: dict[str, Any],
            summary: AnnotateSummary, progress: Progress) -> None:
-    from pad_pipeline.ray_tasks import submit_shard
+    node_ids = [p["node_id"] for p in ray.get([a.placement.remote() for a in actors])]
+    factory = ShardWorkerFactory(cfg, plan, actors, node_ids)
+    pool = ShardWorkerPool(factory, max_replacements=factory.slots * (cfg.runner.shard_retries + 1))
+    try:
+        pool.wait_started()
+        _dispatch(cfg, plan, todo, pool, actors, info, summary, progress)
+    finally:
+        pool.shutdown()
+    summary.actor_stats = [st for st in ray.get([a.stats.remote() for a in actors])]
 
-    t_drive = time.time()
+
+def _dispatch(cfg: AnnotateConfig, plan: Plan, todo: list[int], pool: ShardWorkerPool, actors: list[Any],
+              info: dict[str, Any], summary: AnnotateSummary, progress: Progress) -> None:
+    """Hand shards to idle shard workers until every shard is committed or recorded as failed."""
+    t_drive = 0.0  # set when the first shard is handed out: shard-worker start-up is set-up, like model loading
     queue = list(todo)
     attempts: dict[int, int] = {}
-    running: dict[Any, int] = {}
-    max_in_flight = len(actors) * cfg.runner.shard_tasks_per_worker
+    running: dict[Any, tuple[int, int]] = {}  # shard task -> (shard index, worker slot)
     last_progress = time.time()
     while queue or running:
-        while queue and len(running) < max_in_flight:
-            index = queue.pop(0)
+        pool.poll_started()
+        while queue and pool.idle:
+            slot, index = pool.idle.popleft(), queue.pop(0)
+            t_drive = t_drive or time.time()
             attempts[index] = attempts.get(index, 0) + 1
-            running[submit_shard(cfg, plan, index, actors[index % len(actors)], info)] = index
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
+            running[pool.workers[slot].process.remote(index, info)] = (index, slot)
+        if not running and not pool.starting and not pool.workers:
+            raise PadError(f"every shard worker died and none could be replaced (last error: {pool.last_error}); "
+                           f"shards {sorted(queue)} were not run. Fix that, then rerun to resume")
+        ready, _ = ray.wait(list(running) + list(pool.starting), num_returns=1, timeout=2.0)
         for ref in ready:
-            index = running.pop(ref)
+            if ref not in running:
+                continue  # a shard worker came up; it joins the pool at the top of the loop
+            index, slot = running.pop(ref)
             last_progress = time.time()
             try:
                 record = ray.get(ref)
             except Exception as e:  # task error, worker or node lost: retry, then record
+                pool.release(slot, died=isinstance(e, ray.exceptions.RayActorError))
                 error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500]
                 if any(marker in str(e) for marker in DISK_FULL_MARKERS):
-                    _abort(running)
                     raise PadError(f"{plan.out}: output storage is full (shard {index}: {error}); "
                                    "committed shards are intact: free space and rerun to resume") from None
                 if attempts[index] <= cfg.runner.shard_retries:
@@ -213,6 +228,7 @@ def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], 
                     summary.failed[index] = error
                     _write_error(plan.out, index, error, attempts[index])
                 continue
+            pool.release(slot, died=False)
             summary.committed.append(index)
             summary.images += record["num_inputs"]
             summary.samples += record["num_samples"]
@@ -222,11 +238,13 @@ def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], 
         if not ready and time.time() - last_progress > min(30.0, cfg.runner.stall_timeout_s):
             last_progress = max(last_progress, _actor_progress(actors))
             if time.time() - last_progress > cfg.runner.stall_timeout_s:
-                _abort(running)
+                if not running:
+                    raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s: no shard worker could be "
+                                   f"placed (each needs runner.cpus_per_shard_task={cfg.runner.cpus_per_shard_task:g} "
+                                   "CPU next to the annotators); lower it or add CPUs, then rerun")
                 raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s (runner.stall_timeout_s): "
-                               f"a stage is hung; shards {sorted(running.values())} were running. "
+                               f"a stage is hung; shards {sorted(i for i, _ in running.values())} were running. "
                                "Rerun to resume from the committed shards")
         progress.update(summary)
     progress.update(summary, force=True)
     summary.drive_seconds = time.time() - t_drive
-    summary.actor_stats = [st for st in ray.get([a.stats.remote() for a in actors])]

@@ -16,7 +16,7 @@ import numpy as np
 
 from pad_pipeline.annotate_config import AnnotateConfig
 from pad_pipeline.annotation import ImageAnnotation
-from pad_pipeline.intake import DecodedImage, IntakeFailure, decode_image
+from pad_pipeline.intake import IntakeFailure, decode_image
 from pad_pipeline.plan import Plan, PlannedInput
 from pad_pipeline.shards import Sample, write_shard
 from pad_pipeline.sources import fetch_bytes
@@ -24,14 +24,68 @@ from pad_pipeline.sources import fetch_bytes
 AnnotateBatches = Callable[[Iterable[list[np.ndarray]]], Iterator[list[ImageAnnotation]]]
 
 
-def _batches(items: list[tuple[PlannedInput, DecodedImage]], size: int) -> Iterator[list[np.ndarray]]:
-    for i in range(0, len(items), size):
-        yield [decoded.pixels for _, decoded in items[i:i + size]]
+class LazyDecoder:
+    """Decodes a shard's inputs batch by batch, as the annotator asks for them.
+
+    Only the batches in flight hold pixels; what is kept per image is its stored JPEG and size, so a
+    shard task's memory is its compressed bytes plus a few batches, whatever the shard size.
+    """
+
+    def __init__(self, inputs: list[PlannedInput], raw: dict[str, bytes | Exception], cfg: AnnotateConfig):
+        self.inputs, self.raw, self.cfg = inputs, raw, cfg
+        self.failures: dict[str, str] = {}
+        self.kept: list[tuple[PlannedInput, bytes, tuple[int, int]]] = []  # (input, jpeg, (w, h))
+        self.decode_seconds = 0.0
+
+    def _decode(self, inp: PlannedInput) -> np.ndarray | None:
+        data = self.raw.pop(inp.location, None)
+        if isinstance(data, Exception) or data is None:
+            self.failures[inp.image_id] = f"read_error: {type(data).__name__}: {data}"[:300]
+            return None
+        result = decode_image(data, self.cfg.intake, self.cfg.output.jpeg_quality)
+        if isinstance(result, IntakeFailure):
+            self.failures[inp.image_id] = result.reason
+            return None
+        h, w = result.pixels.shape[:2]
+        self.kept.append((inp, result.jpeg, (int(w), int(h))))
+        return result.pixels
+
+    def batches(self, size: int) -> Iterator[list[np.ndarray]]:
+        batch: list[np.ndarray] = []
+        for inp in self.inputs:
+            t0 = time.perf_counter()
+            pixels = self._decode(inp)
+            self.decode_seconds += time.perf_counter() - t0
+            if pixels is not None:
+                batch.append(pixels)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
 
-def sample_record(inp: PlannedInput, decoded: DecodedImage, ann: ImageAnnotation) -> dict[str, Any]:
-    h, w = decoded.pixels.shape[:2]
-    return {"image_id": inp.image_id, "size": [int(w), int(h)], "caption": inp.caption,
+def warm_up(cfg: AnnotateConfig) -> None:
+    """Decode, encode and index one tiny image in memory (nothing is written): the first use of PIL's
+    JPEG plugin and of pyarrow (which imports pandas) costs ~0.5 s of CPU, paid here at start-up rather
+    than inside the first shard, where it would compete with the annotators."""
+    import io
+
+    from PIL import Image
+
+    from pad_pipeline.shards import build_index, build_tar
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (127, 127, 127)).save(buf, format="JPEG")
+    decoded = decode_image(buf.getvalue(), cfg.intake, cfg.output.jpeg_quality)
+    if not isinstance(decoded, IntakeFailure):
+        sample = Sample("warm", decoded.jpeg, {"image_id": "warm"})
+        build_tar([sample])
+        build_index([sample], {"warm-failure": "decode_error"})
+
+
+def sample_record(inp: PlannedInput, size: tuple[int, int], ann: ImageAnnotation) -> dict[str, Any]:
+    return {"image_id": inp.image_id, "size": list(size), "caption": inp.caption,
             "tags": ann.tags, "tag_scores": ann.tag_scores, "labels": ann.labels}
 
 
@@ -40,35 +94,23 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
     """Annotate and commit shard `index` of `plan`; returns the shard record."""
     t_start, cpu_start = time.perf_counter(), time.process_time()
     inputs = plan.shard_inputs(index)
-    raw = fetch_bytes(inp.location for inp in inputs)
-    failures: dict[str, str] = {}
-    decoded: list[tuple[PlannedInput, DecodedImage]] = []
-    for inp in inputs:
-        data = raw.get(inp.location)
-        if isinstance(data, Exception) or data is None:
-            failures[inp.image_id] = f"read_error: {type(data).__name__}: {data}"[:300]
-            continue
-        result = decode_image(data, cfg.intake, cfg.output.jpeg_quality)
-        if isinstance(result, IntakeFailure):
-            failures[inp.image_id] = result.reason
-        else:
-            decoded.append((inp, result))
-    del raw
-    t_decoded = time.perf_counter()
+    decoder = LazyDecoder(inputs, fetch_bytes(inp.location for inp in inputs), cfg)
+    t_fetched = time.perf_counter()
     annotations: list[ImageAnnotation] = []
-    for batch_result in annotate_batches(_batches(decoded, cfg.runner.batch_size)):
+    for batch_result in annotate_batches(decoder.batches(cfg.runner.batch_size)):
         annotations.extend(batch_result)
-    if len(annotations) != len(decoded):
-        raise RuntimeError(f"shard {index}: {len(annotations)} annotations for {len(decoded)} images")
+    if len(annotations) != len(decoder.kept):
+        raise RuntimeError(f"shard {index}: {len(annotations)} annotations for {len(decoder.kept)} images")
     t_annotated = time.perf_counter()
+    failures = decoder.failures
     samples: list[Sample] = []
     empty_masks = 0
-    for (inp, dec), ann in zip(decoded, annotations):
+    for (inp, jpeg, size), ann in zip(decoder.kept, annotations):
         if ann.failure:
             failures[inp.image_id] = ann.failure
             continue
         empty_masks += ann.empty_masks
-        samples.append(Sample(inp.key, dec.jpeg, sample_record(inp, dec, ann)))
+        samples.append(Sample(inp.key, jpeg, sample_record(inp, size, ann)))
     reasons = Counter(r.split(":", 1)[0] for r in failures.values())
     record_info = {
         "config_hash": plan.config_hash,
@@ -78,8 +120,8 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
         "failure_counts": dict(sorted(reasons.items())),
         **(info or {}),
     }
-    record_info["seconds"] = {"decode": round(t_decoded - t_start, 3),
-                              "annotate": round(t_annotated - t_decoded, 3)}
+    record_info["seconds"] = {"fetch": round(t_fetched - t_start, 3), "decode": round(decoder.decode_seconds, 3),
+                              "annotate_and_decode": round(t_annotated - t_fetched, 3)}
     pause = cfg.runner.fault_pause_before_commit_s
     record = write_shard(plan.out, index, samples, failures, record_info,
                          before_commit=(lambda: time.sleep(pause)) if pause else None)

@@ -4,7 +4,8 @@ transformers' `GroundingDinoForObjectDetection` with the checkpoint's BERT token
 processor geometry. `detect()` preprocesses each uint8 image once on the device (shorter side to 800,
 longer at most 1333 for the real checkpoints, ImageNet mean/std), splits its tags into prompt chunks
 under the text limit (`grounding_text.chunk_tags`), runs (image, chunk) pairs `batch_size` at a time
-(images zero-padded with a pixel mask, texts padded with an attention mask), and labels every kept box
+(images zero-padded with a pixel mask, texts padded with an attention mask; a chunk encoded before is
+reused, `text_cache.CachingTextBackbone`), and labels every kept box
 with one tag (`grounding_text.assign_boxes_to_tags`). Boxes come back in xyxy pixels of the input
 image, clipped to it, on the device; NMS is a later stage.
 """
@@ -23,6 +24,7 @@ from pad_pipeline.models import preprocess as pp
 from pad_pipeline.models.base import TINY_RANDOM, Detections, images_to_device
 from pad_pipeline.models.grounding_text import PromptChunk, assign_boxes_to_tags, chunk_tags
 from pad_pipeline.models.hf_loading import autocast, load_text_image_model, provenance
+from pad_pipeline.models.text_cache import CachingTextBackbone
 from pad_pipeline.models.tiny import tiny_grounding_dino
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class GroundingDinoDetector:
                  processor: GroundingDinoImageProcessor, cfg: DetectorConfig, device: torch.device,
                  dtype: str, revision: str | None):
         self.model = model.to(device).eval()
+        self.text_encoder = CachingTextBackbone(self.model.model.text_backbone, cfg.text_cache_size)
+        self.model.model.text_backbone = self.text_encoder
         self.tokenizer, self.cfg, self.device, self.dtype = tokenizer, cfg, device, dtype
         self.revision = revision
         self.text_limit = min(cfg.max_text_tokens, int(model.config.max_text_len))

@@ -25,6 +25,37 @@ def test_actor_killed_mid_batch_build_completes(local_ray, tmp_path):
     assert_each_input_once(tmp_path / "out", set(names))
 
 
+def test_shard_workers_killed_mid_shard_are_replaced_and_the_shard_retried(local_ray, tmp_path):
+    import psutil
+
+    names = good_images(tmp_path / "src", 12, seed=6)
+    out = tmp_path / "out"
+    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", out, shard_size=2,
+                              fault_pause_before_commit_s=1.0, shard_retries=3)
+    result = {}
+
+    def build():
+        try:
+            result["summary"] = run_annotate(load_annotate_config(str(manifest)))
+        except Exception as e:
+            result["error"] = e
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("pad-*.tar")):
+        time.sleep(0.1)
+    killed = 0
+    for proc in psutil.process_iter(["cmdline"]):  # every shard worker, one of them between tar and record
+        if "ray::ShardWorker" in " ".join(proc.info["cmdline"] or []):
+            proc.kill()
+            killed += 1
+    thread.join(timeout=240)
+    assert killed and not thread.is_alive()
+    assert result.get("summary") is not None and result["summary"].ok, result
+    assert_each_input_once(out, set(names))
+
+
 def test_sigkill_between_tar_and_record_rerun_is_byte_identical(local_ray, tmp_path):
     names = good_images(tmp_path / "src", 9, seed=2)
     clean = write_manifest(tmp_path / "clean.yaml", tmp_path / "src", tmp_path / "clean", shard_size=3)
@@ -67,7 +98,7 @@ def tiny_disk(tmp_path):
 
 
 def test_full_output_disk_fails_fast_and_commits_nothing_partial(local_ray, tmp_path, tiny_disk):
-    good_images(tmp_path / "src", 40, seed=3)
+    names = good_images(tmp_path / "src", 40, seed=3)
     out = tiny_disk / "out"
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", out, shard_size=2)
     t0 = time.time()
@@ -80,16 +111,24 @@ def test_full_output_disk_fails_fast_and_commits_nothing_partial(local_ray, tmp_
     assert report.problems == []  # every shard with a record is complete and whole
     for record_path in out.glob("pad-*[0-9].json"):
         assert (out / record_path.name.replace(".json", ".tar")).exists()
+    # Space freed (the same filesystem, grown in place): the rerun resumes and completes.
+    subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
+    assert run_annotate(load_annotate_config(str(manifest))).ok
+    assert_each_input_once(out, set(names))
 
 
 def test_hung_stage_trips_the_watchdog(local_ray, tmp_path):
-    good_images(tmp_path / "src", 3, seed=4)
+    names = good_images(tmp_path / "src", 3, seed=4)
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=3,
                               fault_pause_before_commit_s=60, stall_timeout_s=3)
     t0 = time.time()
     with pytest.raises(PadError, match="no progress"):
         run_annotate(load_annotate_config(str(manifest)))
     assert time.time() - t0 < 45
+    cfg = load_annotate_config(str(manifest))
+    cfg.runner.fault_pause_before_commit_s = 0.0  # the stage no longer hangs: the rerun completes
+    assert run_annotate(cfg).ok
+    assert_each_input_once(tmp_path / "out", set(names))
 
 
 def test_node_removed_mid_run_then_rerun_completes(tmp_path):
@@ -129,3 +168,12 @@ def test_node_removed_mid_run_then_rerun_completes(tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_a_runner_that_cannot_fit_the_local_instance_is_refused_with_the_fields_to_change(local_ray, tmp_path):
+    good_images(tmp_path / "src", 2, seed=9)
+    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", workers=2,
+                              cpus_per_worker=1.0, cpus_per_shard_task=0.5)
+    with pytest.raises(PadError, match=r"need 2\.5 CPUs.*runner\.workers"):
+        run_annotate(load_annotate_config(str(manifest)))
+    assert not list((tmp_path / "out").glob("pad-*.tar"))

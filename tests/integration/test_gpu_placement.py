@@ -47,3 +47,13 @@ def test_build_with_gpu_actors(ray_with_three_gpus, tmp_path):
     assert summary.ok and len(summary.actor_stats) == 3
     assert sum(s["images"] for s in summary.actor_stats) == 6
     assert_each_input_once(tmp_path / "out", set(names))
+
+
+def test_one_shard_spreads_its_batches_over_every_actor_of_its_node(ray_with_three_gpus, tmp_path):
+    # The last shards of a build must not leave GPUs idle: one shard's batches go round-robin.
+    names = good_images(tmp_path / "src", 6, seed=8)
+    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=6,
+                              workers=None, cpus_per_worker=0.25, batch_size=2)
+    summary = run_annotate(load_annotate_config(str(manifest)))
+    assert summary.ok and sorted(s["images"] for s in summary.actor_stats) == [2, 2, 2]
+    assert_each_input_once(tmp_path / "out", set(names))

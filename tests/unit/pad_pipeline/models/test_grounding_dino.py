@@ -60,6 +60,27 @@ def test_batched_forward_matches_the_transformers_processor_path(detector):
     torch.testing.assert_close(boxes, ref.pred_boxes, atol=1e-5, rtol=1e-4)
 
 
+def test_prompt_chunk_encodings_are_reused_and_change_no_output():
+    det = build_grounding_dino(ALL_BOXES, MODELS, CPU)  # its own, empty cache
+    ims = images((48, 64), (48, 64), (48, 64), seed=3)
+    tags = [["dog", "cat"], ["tree"], ["dog", "cat"]]
+    first = det.detect(ims, tags)
+    stats = det.text_encoder.stats
+    assert (stats.rows, stats.encoded) == (3, 2)  # the repeated chunk is encoded once
+    again = det.detect(ims, tags)
+    assert (stats.rows, stats.encoded) == (6, 2)  # every chunk from the cache
+    det.model.model.text_backbone = det.text_encoder.backbone  # the plain transformers path
+    try:
+        plain = det.detect(ims, tags)
+    finally:
+        det.model.model.text_backbone = det.text_encoder
+    for a, b, p in zip(first, again, plain):
+        assert a.labels == b.labels == p.labels
+        assert torch.equal(a.boxes, b.boxes) and torch.equal(a.scores, b.scores)
+        torch.testing.assert_close(a.boxes, p.boxes, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a.scores, p.scores, atol=1e-6, rtol=1e-5)
+
+
 def test_chunks_cover_every_tag_once_under_the_token_limit(tokenizer):
     tags = default_tag_words()[:60] + ["traffic light", "xylophonez"]
     limit = 24

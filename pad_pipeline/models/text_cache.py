@@ -1,0 +1,83 @@
+"""Reuse of Grounding DINO's text encoding: a prompt chunk seen before is not encoded again.
+
+Grounding DINO runs its BERT text backbone on every (image, prompt chunk) pair. BERT contextualises a
+whole prompt, so the only encoding that can be shared is that of an identical chunk: the same tags in
+the same order, which happens for images with the same tag set (within a batch, or across batches of a
+shard). `CachingTextBackbone` wraps the model's text backbone: it encodes each distinct row of a batch
+once, and keeps the last `capacity` encodings (least recently used out) on the device.
+
+A row's key is its token ids and token types, padding included: the block attention mask and position
+ids Grounding DINO derives from the ids are then identical too, so a reused encoding equals a fresh one
+bit for bit. The wrapped backbone's weights are frozen, which makes the cache safe for inference only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+
+@dataclass
+class TextCacheStats:
+    rows: int = 0  # rows asked for
+    encoded: int = 0  # rows actually run through the backbone
+
+    @property
+    def reuse(self) -> float:
+        return 1.0 - self.encoded / self.rows if self.rows else 0.0
+
+
+class CachingTextBackbone(nn.Module):
+    """Drop-in for `GroundingDinoModel.text_backbone`; see the module docstring."""
+
+    def __init__(self, backbone: nn.Module, capacity: int):
+        super().__init__()
+        self.backbone = backbone
+        self.capacity = capacity
+        self.cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self.stats = TextCacheStats()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                return_dict: bool | None = None, **kwargs: Any) -> BaseModelOutput:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        # One host copy of the ids (small: batch x <= 256 ints) to key the rows.
+        keys = [tuple(ids) + tuple(types) for ids, types in
+                zip(input_ids.tolist(), token_type_ids.tolist())]
+        self.stats.rows += len(keys)
+        missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        fresh: dict[tuple, torch.Tensor] = {}
+        if missing:
+            first_row = {k: i for i, k in reversed(list(enumerate(keys)))}
+            rows = torch.tensor([first_row[k] for k in missing], device=input_ids.device)
+            out = self.backbone(input_ids[rows],
+                                attention_mask[rows] if attention_mask is not None else None,
+                                token_type_ids[rows],
+                                position_ids[rows] if position_ids is not None else None,
+                                return_dict=True, **kwargs)
+            self.stats.encoded += len(missing)
+            fresh = dict(zip(missing, out.last_hidden_state))
+        rows_out = []
+        for k in keys:
+            hidden = fresh.get(k)
+            if hidden is None:
+                hidden = self.cache[k]
+                self.cache.move_to_end(k)
+            rows_out.append(hidden)
+        for k, hidden in fresh.items():
+            self._remember(k, hidden)
+        return BaseModelOutput(last_hidden_state=torch.stack(rows_out))
+
+    def _remember(self, key: tuple, hidden: torch.Tensor) -> None:
+        if self.capacity <= 0:
+            return
+        self.cache[key] = hidden
+        self.cache.move_to_end(key)
+        while len(self.cache) > self.capacity:
+            self.cache.popitem(last=False)
