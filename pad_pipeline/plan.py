@@ -54,8 +54,9 @@ class Plan:
 
 
 def annotation_config_hash(cfg: AnnotateConfig) -> str:
-    """Hash of what decides a shard's bytes: the runner, output path and the detector's text cache (a
-    reused encoding is bit-identical) are left out, so they can change when a build is resumed."""
+    """Hash of what decides a shard's bytes. The runner, the output path and the detector's text cache
+    (a reused encoding equals a fresh one, as after a change of batch size) are left out, so they can
+    change when a build is resumed."""
     exclude = {"runner": True, "output": {"path"}, "models": {"detector": {"text_cache_size"}}}
     return config_hash(cfg, exclude=exclude)  # type: ignore[arg-type]
 

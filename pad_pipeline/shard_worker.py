@@ -33,12 +33,15 @@ class LazyDecoder:
 
     def __init__(self, inputs: list[PlannedInput], raw: dict[str, bytes | Exception], cfg: AnnotateConfig):
         self.inputs, self.raw, self.cfg = inputs, raw, cfg
+        # A location listed twice (the same image under two ids) keeps its bytes until its last use.
+        self.uses_left = Counter(inp.location for inp in inputs)
         self.failures: dict[str, str] = {}
         self.kept: list[tuple[PlannedInput, bytes, tuple[int, int]]] = []  # (input, jpeg, (w, h))
         self.decode_seconds = 0.0
 
     def _decode(self, inp: PlannedInput) -> np.ndarray | None:
-        data = self.raw.pop(inp.location, None)
+        self.uses_left[inp.location] -= 1
+        data = self.raw.get(inp.location) if self.uses_left[inp.location] else self.raw.pop(inp.location, None)
         if isinstance(data, Exception) or data is None:
             self.failures[inp.image_id] = f"read_error: {type(data).__name__}: {data}"[:300]
             return None

@@ -40,6 +40,16 @@ def test_lazy_decoder_batches_skip_failures_and_keep_only_jpeg_and_size():
     assert raw == {}  # bytes are released as they are decoded
 
 
+def test_lazy_decoder_decodes_an_image_listed_twice_both_times():
+    cfg = AnnotateConfig.model_validate({"source": {"kind": "image_dir", "path": "unused"}})
+    inputs = [PlannedInput("a.jpg", "", "same", "a"), PlannedInput("b.jpg", "", "same", "b")]
+    raw = {"same": _jpeg(20, 10)}
+    decoder = LazyDecoder(inputs, raw, cfg)
+    assert [[b.shape for b in batch] for batch in decoder.batches(1)] == [[(10, 20, 3)], [(10, 20, 3)]]
+    assert [inp.image_id for inp, _, _ in decoder.kept] == ["a.jpg", "b.jpg"]
+    assert decoder.failures == {} and raw == {}
+
+
 def test_shard_worker_modules_import_no_torch():
     # A shard worker unpickles annotator handles, which imports ray_actors: none of it may pull in
     # torch or transformers (seconds of CPU per worker start, taken from the annotators' cores).
