@@ -94,22 +94,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def one_build(args: argparse.Namespace) -> dict:
-    """Run one PAD build in this process (fresh local Ray); print its figures as JSON."""
-    import ray
-
+def bench_config(args: argparse.Namespace, out: str | None = None):
+    """The benchmark's AnnotateConfig: `args.gpus` one-thread actors on declared GPUs, batches of 4."""
     from pad_pipeline.annotate_config import AnnotateConfig, resolve_presets
     from pad_pipeline.config import build_config
-    from pad_pipeline.runner import run_annotate
 
     data = {
         "source": {"kind": "image_dir", "path": args.src, "limit": args.images},
-        "output": {"path": args.out, "shard_size": args.shard_size},
         "models": {"preset": "tiny-random", "segmenter": {"checkpoint": args.sam}, "device": "cpu"},
         "runner": {"workers": args.gpus, "gpus_per_worker": 1, "cpus_per_worker": 0.5, "torch_threads": 1,
                    "batch_size": 4, "cpus_per_shard_task": 0.25},
     }
-    cfg = build_config(resolve_presets(data, "bench"), AnnotateConfig, source="bench")
+    if out:
+        data["output"] = {"path": out, "shard_size": args.shard_size}
+    return build_config(resolve_presets(data, "bench"), AnnotateConfig, source="bench")
+
+
+def one_build(args: argparse.Namespace) -> dict:
+    """Run one PAD build in this process (fresh local Ray); print its figures as JSON."""
+    import ray
+
+    from pad_pipeline.runner import run_annotate
+
+    cfg = bench_config(args, out=args.out)
     ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
     # A first build of a few images starts the shard-task worker processes, as a long build would have.
     warm = cfg.model_copy(deep=True)
@@ -158,15 +165,9 @@ def bare_actor_rate(args: argparse.Namespace) -> dict:
     """`--gpus` bare annotator actors, each fed every preloaded batch by this driver: total images/s."""
     import ray
 
-    from pad_pipeline.annotate_config import AnnotateConfig, resolve_presets
-    from pad_pipeline.config import build_config
     from pad_pipeline.ray_actors import create_actors
 
-    data = {"source": {"kind": "image_dir", "path": args.src},
-            "models": {"preset": "tiny-random", "segmenter": {"checkpoint": args.sam}, "device": "cpu"},
-            "runner": {"workers": args.gpus, "gpus_per_worker": 1, "cpus_per_worker": 0.5, "torch_threads": 1,
-                       "batch_size": 4}}
-    cfg = build_config(resolve_presets(data, "bench"), AnnotateConfig, source="bench")
+    cfg = bench_config(args)
     ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
     actors = create_actors(cfg, args.gpus, use_gpus=True)
     files = sorted(Path(args.src).glob("*.jpg"))[: args.images]

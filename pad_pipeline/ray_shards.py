@@ -26,6 +26,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from pad_pipeline.annotate_config import AnnotateConfig
 from pad_pipeline.annotation import ImageAnnotation
 from pad_pipeline.plan import Plan
+from pad_pipeline.shard_worker import process_shard, warm_up
 
 
 def pipelined(next_annotator: Callable[[], Any], batches: Iterable[list[np.ndarray]], depth: int = 2
@@ -44,8 +45,6 @@ class ShardWorker:
     """Actor body: runs shard tasks of one plan against a group of annotator actors."""
 
     def __init__(self, cfg_data: dict[str, Any], plan: Plan, annotators: list[Any]):
-        from pad_pipeline.shard_worker import warm_up
-
         self.cfg = AnnotateConfig.model_validate(cfg_data)
         self.plan = plan
         self.annotators = annotators
@@ -63,8 +62,6 @@ class ShardWorker:
         return True
 
     def process(self, index: int, info: dict[str, Any]) -> dict[str, Any]:
-        from pad_pipeline.shard_worker import process_shard  # imported (and warmed) in __init__
-
         # Two batches in flight per shard worker: with several workers per annotator, its queue never
         # runs dry, and the object store holds a few batches per annotator, not whole shards.
         return process_shard(self.cfg, self.plan, index,

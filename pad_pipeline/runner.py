@@ -185,7 +185,7 @@ def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], 
         _dispatch(cfg, plan, todo, pool, actors, info, summary, progress)
     finally:
         pool.shutdown()
-    summary.actor_stats = [st for st in ray.get([a.stats.remote() for a in actors])]
+    summary.actor_stats = ray.get([a.stats.remote() for a in actors])
 
 
 def _dispatch(cfg: AnnotateConfig, plan: Plan, todo: list[int], pool: ShardWorkerPool, actors: list[Any],

@@ -8,8 +8,9 @@ once, and keeps the last `capacity` encodings (least recently used out) on the d
 
 A row's key is its token ids and token types, padding included: the block attention mask and position
 ids Grounding DINO derives from the ids are then identical too, so a reused encoding equals a fresh one
-(bit for bit on the CPU, tested; on a GPU only as exactly as any change of batch composition allows,
-since kernels may be picked by batch size). The cache is for inference only: it assumes frozen weights.
+(bit for bit on the CPU in our check; the test allows 1e-5; on a GPU only as exactly as any change of
+batch composition allows, since kernels may be picked by batch size). The cache is for inference
+only: it assumes frozen weights.
 At the default capacity it holds at most 256 x 256 tokens x hidden size (about 100 MB for BERT-base in
 bf16) on the device.
 """
