@@ -64,7 +64,7 @@ def save_sam(folder: Path, size: str) -> str:
         return "tiny-random"
     from transformers import SamModel
 
-    from pad_pipeline.models.tiny import tiny_sam_config, tiny_sam_image_processor
+    from pad_pipeline.annotate.models.tiny import tiny_sam_config, tiny_sam_image_processor
 
     width, layers, heads, side = SIZES[size]
     cfg = tiny_sam_config()
@@ -96,8 +96,8 @@ def peak_rss_mb() -> float:
 
 def bench_config(args: argparse.Namespace, out: str | None = None):
     """The benchmark's AnnotateConfig: `args.gpus` one-thread actors on declared GPUs, batches of 4."""
-    from pad_pipeline.annotate_config import AnnotateConfig, resolve_presets
-    from pad_pipeline.config import build_config
+    from pad_pipeline.annotate.config import AnnotateConfig, resolve_presets
+    from pad_pipeline.core.config import build_config
 
     data = {
         "source": {"kind": "image_dir", "path": args.src, "limit": args.images},
@@ -114,7 +114,7 @@ def one_build(args: argparse.Namespace) -> dict:
     """Run one PAD build in this process (fresh local Ray); print its figures as JSON."""
     import ray
 
-    from pad_pipeline.runner import run_annotate
+    from pad_pipeline.ray.driver import run_annotate
 
     cfg = bench_config(args, out=args.out)
     ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
@@ -145,8 +145,8 @@ def plain_rate(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
-    from pad_pipeline.annotate_config import MODEL_PRESETS, ModelsConfig
-    from pad_pipeline.annotator import Annotator
+    from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
+    from pad_pipeline.annotate.chain import Annotator
 
     preset = MODEL_PRESETS["tiny-random"]
     models = ModelsConfig.model_validate({**preset, "device": "cpu",
@@ -165,7 +165,7 @@ def bare_actor_rate(args: argparse.Namespace) -> dict:
     """`--gpus` bare annotator actors, each fed every preloaded batch by this driver: total images/s."""
     import ray
 
-    from pad_pipeline.ray_actors import create_actors
+    from pad_pipeline.ray.annotator_actor import create_actors
 
     cfg = bench_config(args)
     ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)

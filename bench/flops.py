@@ -51,8 +51,8 @@ from transformers import (  # noqa: E402
 )
 from transformers.models.grounding_dino import modeling_grounding_dino as gdino_module  # noqa: E402
 
-from pad_pipeline.models import preprocess as pp  # noqa: E402
-from pad_pipeline.models.ram.model import RamModel, ram_plus_swin_large_config  # noqa: E402
+from pad_pipeline.annotate.models import preprocess as pp  # noqa: E402
+from pad_pipeline.annotate.models.ram.model import RamModel, ram_plus_swin_large_config  # noqa: E402
 
 H100_BF16_DENSE_TFLOPS = 989.0  # H100 SXM, dense (no sparsity) bf16 tensor-core peak
 RAM_TAGS = 4585  # ram_tag_list.txt

@@ -16,7 +16,7 @@ import time
 import torch
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
-from pad_pipeline.reader import iter_committed_samples
+from pad_pipeline.dataset.reader import iter_committed_samples
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.patch_sample import PatchSampleBuilder

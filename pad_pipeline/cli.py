@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Sequence
 
-from pad_pipeline.errors import PadError
+from pad_pipeline.core.errors import PadError
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from pad_pipeline.annotate_config import load_annotate_config
-    from pad_pipeline.runner import run_annotate
+    from pad_pipeline.annotate.config import load_annotate_config
+    from pad_pipeline.ray.driver import run_annotate
 
     cfg = load_annotate_config(args.manifest, args.overrides)
     summary = run_annotate(cfg, out=args.out, shards=args.shards, address=args.address)
@@ -78,14 +78,14 @@ def _annotate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pad_pipeline.status import build_status, format_status
+    from pad_pipeline.tools.status import build_status, format_status
 
     print(format_status(build_status(args.out)))
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from pad_pipeline.status import verify_build
+    from pad_pipeline.tools.status import verify_build
 
     report = verify_build(args.out)
     for problem in report.problems:
@@ -96,7 +96,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pad_pipeline.show import show
+    from pad_pipeline.tools.show import show
 
     show(args.out, args.key, args.png)
     print(f"wrote {args.png}")
@@ -104,8 +104,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from pad_pipeline import storage
-    from pad_pipeline.publish import publish
+    from pad_pipeline.core import storage
+    from pad_pipeline.tools.publish import publish
 
     plan = publish(args.out, args.repo_id, dry_run=args.dry_run, private=args.private,
                    allow_partial=args.allow_partial)
@@ -125,7 +125,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from trainer.analyze import run
+    from trainer.analysis.measure import run
 
     return run(args.manifest, args.overrides)
 

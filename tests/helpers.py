@@ -103,7 +103,7 @@ def good_images(folder: Path, n: int, seed: int = 0) -> list[str]:
 
 def build_contents(out: Path) -> tuple[list[str], dict[str, str]]:
     """(image ids of all committed samples, in order; failures) of a build: for the invariant checks."""
-    from pad_pipeline.reader import committed_records, iter_committed_samples
+    from pad_pipeline.dataset.reader import committed_records, iter_committed_samples
 
     failures: dict[str, str] = {}
     for record in committed_records(str(out)).values():

@@ -16,7 +16,7 @@ import re
 import shutil
 from typing import Any
 
-from pad_pipeline.errors import PadError
+from pad_pipeline.core.errors import PadError
 
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d{8})$")

@@ -19,7 +19,7 @@ from typing import Iterable, Literal
 
 from pydantic import Field, model_validator
 
-from pad_pipeline.config import ConfigModel, load_config
+from pad_pipeline.core.config import ConfigModel, load_config
 
 TINY = "tiny-random"
 

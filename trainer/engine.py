@@ -17,7 +17,7 @@ import deepspeed
 import torch
 from torch import nn
 
-from pad_pipeline.errors import ConfigError
+from pad_pipeline.core.errors import ConfigError
 
 
 def init_distributed(backend: str) -> None:

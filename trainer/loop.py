@@ -16,8 +16,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from pad_pipeline.config import config_dict, dump_resolved
-from pad_pipeline.errors import PadError
+from pad_pipeline.core.config import config_dict, dump_resolved
+from pad_pipeline.core.errors import PadError
 from trainer import checkpoint
 from trainer.config import PretrainConfig, resume_identity
 from trainer.data.collate import PatchCollator

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from pad_pipeline.errors import PadError
+from pad_pipeline.core.errors import PadError
 from trainer import checkpoint
 from trainer.config import load_pretrain_config
 from trainer.data.pad_stream import list_shards

@@ -9,10 +9,10 @@ import webdataset as wds
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from pad_pipeline.annotate_config import load_annotate_config
-from pad_pipeline.reader import committed_records, committed_shard_urls
-from pad_pipeline.runner import run_annotate
-from pad_pipeline.status import build_status, verify_build
+from pad_pipeline.annotate.config import load_annotate_config
+from pad_pipeline.dataset.reader import committed_records, committed_shard_urls
+from pad_pipeline.ray.driver import run_annotate
+from pad_pipeline.tools.status import build_status, verify_build
 
 from helpers import good_images, make_bad_corpus, write_manifest
 

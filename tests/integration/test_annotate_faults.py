@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from pad_pipeline.annotate_config import load_annotate_config
-from pad_pipeline.errors import PadError
-from pad_pipeline.runner import run_annotate
+from pad_pipeline.annotate.config import load_annotate_config
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.ray.driver import run_annotate
 
 from helpers import assert_each_input_once, good_images, pad_command, subprocess_env, write_manifest
 
@@ -105,7 +105,7 @@ def test_full_output_disk_fails_fast_and_commits_nothing_partial(local_ray, tmp_
     with pytest.raises(PadError, match="full"):
         run_annotate(load_annotate_config(str(manifest)))
     assert time.time() - t0 < 120
-    from pad_pipeline.status import verify_build
+    from pad_pipeline.tools.status import verify_build
 
     report = verify_build(str(out))
     assert report.problems == []  # every shard with a record is complete and whole

@@ -2,9 +2,9 @@
 
 import pytest
 
-from pad_pipeline.annotate_config import load_annotate_config
-from pad_pipeline.ray_actors import create_actors
-from pad_pipeline.runner import run_annotate, worker_count
+from pad_pipeline.annotate.config import load_annotate_config
+from pad_pipeline.ray.annotator_actor import create_actors
+from pad_pipeline.ray.driver import run_annotate, worker_count
 
 from helpers import assert_each_input_once, good_images, write_manifest
 

@@ -75,7 +75,7 @@ def test_kill_resume_matches_uninterrupted_run(tmp_path):
 
 
 def test_fresh_run_refuses_a_folder_with_checkpoints_and_resume_needs_one(tmp_path):
-    from pad_pipeline.errors import PadError
+    from pad_pipeline.core.errors import PadError
     from trainer.pretrain import run
 
     os.makedirs(os.path.join(tmp_path, "checkpoints", "step-00000003"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pad_pipeline.status import build_status, verify_build
+from pad_pipeline.tools.status import build_status, verify_build
 
 from helpers import REPO, subprocess_env
 

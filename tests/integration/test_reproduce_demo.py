@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from trainer import analyze
+from trainer.analysis import measure
 
 pytestmark = pytest.mark.integration
 

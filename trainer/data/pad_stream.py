@@ -21,10 +21,10 @@ from typing import Callable, Iterator
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
-from pad_pipeline import storage
-from pad_pipeline.errors import PadError
-from pad_pipeline.reader import committed_records, iter_tar_samples
-from pad_pipeline.shards import Sample
+from pad_pipeline.core import storage
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.reader import committed_records, iter_tar_samples
+from pad_pipeline.dataset.writer import Sample
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 from transformers import PreTrainedTokenizerBase
 
-from pad_pipeline.errors import PadError
-from pad_pipeline.shards import Sample
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.writer import Sample
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
 from trainer.data.masks_to_tokens import rle_coverage
 from trainer.data.templates import plain_caption_ids
@@ -33,7 +33,7 @@ class PatchSample:
 
 
 class PatchSampleBuilder:
-    """Callable turning a `pad_pipeline.shards.Sample` into a `PatchSample` (runs in loader workers)."""
+    """Callable turning a `pad_pipeline.dataset.writer.Sample` into a `PatchSample` (runs in loader workers)."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, spec: ProcessorSpec, grid: int,
                  max_caption_tokens: int, min_coverage: float = 0.5, max_regions: int = 64):

@@ -1,7 +1,7 @@
 """A small synthetic PAD build (random images, rectangle/ellipse masks, captions, tags) for tests and benches.
 
 `write_synthetic_build(out, num_samples, shard_size, ...)` writes real committed shards through
-`pad_pipeline.shards.write_shard`, so the trainer reads them exactly like an annotated build. Each image
+`pad_pipeline.dataset.writer.write_shard`, so the trainer reads them exactly like an annotated build. Each image
 is a smooth random colour field with one bright rectangle and one ellipse; their masks are the labels. Deterministic per seed.
 """
 
@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from pad_pipeline.keys import image_key
-from pad_pipeline.shards import Sample, write_shard
+from pad_pipeline.dataset.keys import image_key
+from pad_pipeline.dataset.writer import Sample, write_shard
 
 _TAGS = ["sky", "water", "tree", "dog", "car", "canyon wall", "flower", "traffic light", "red circle", "house"]
 _WORDS = "a the dog cat sky water tree near under over red blue green small large photo of on in with".split()

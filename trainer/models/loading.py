@@ -13,7 +13,7 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, CLIPImageProcessor, CLIPVisionModel,
                           PreTrainedTokenizerBase)
 
-from pad_pipeline.errors import PadError
+from pad_pipeline.core.errors import PadError
 from trainer.config import TINY, LlmConfig, ModelConfig, VisionConfig
 from trainer.models import tiny
 from trainer.models.projectors import build_projector

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pad_pipeline.errors import ConfigError
+from pad_pipeline.core.errors import ConfigError
 
 PROJECTOR_KINDS = ("linear", "mlp2x_gelu", "c_abstractor")
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from pad_pipeline.annotate_config import ModelsConfig
-from pad_pipeline.annotator import Annotator, SystemicModelError
-from pad_pipeline.models.base import TagResult
+from pad_pipeline.annotate.config import ModelsConfig
+from pad_pipeline.annotate.chain import Annotator, SystemicModelError
+from pad_pipeline.annotate.models.base import TagResult
 
 
 class RecordingStage:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from pad_pipeline.annotate_config import MODEL_PRESETS, ModelsConfig
-from pad_pipeline.annotator import Annotator
+from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
+from pad_pipeline.annotate.chain import Annotator
 
 
 @pytest.mark.parametrize("tagger", [

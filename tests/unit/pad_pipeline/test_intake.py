@@ -3,8 +3,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from pad_pipeline.annotate_config import IntakeConfig
-from pad_pipeline.intake import DecodedImage, IntakeFailure, decode_image
+from pad_pipeline.annotate.config import IntakeConfig
+from pad_pipeline.annotate.intake import DecodedImage, IntakeFailure, decode_image
 
 
 def test_every_bad_input_ends_as_sample_or_named_failure(bad_corpus):

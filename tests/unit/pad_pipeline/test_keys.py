@@ -1,4 +1,4 @@
-from pad_pipeline.keys import image_key, unique_keys
+from pad_pipeline.dataset.keys import image_key, unique_keys
 
 
 def test_keys_are_dot_free_and_readable():

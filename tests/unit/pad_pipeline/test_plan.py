@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from pad_pipeline.annotate_config import AnnotateConfig
-from pad_pipeline.errors import PadError
-from pad_pipeline.plan import make_or_resume_plan, parse_shard_selection
+from pad_pipeline.annotate.config import AnnotateConfig
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.annotate.plan import make_or_resume_plan, parse_shard_selection
 
 
 def _cfg(folder, shard_size=3, **models):

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 from PIL import Image
 
-from pad_pipeline.annotate_config import AnnotateConfig
-from pad_pipeline.plan import PlannedInput
-from pad_pipeline.shard_worker import LazyDecoder
+from pad_pipeline.annotate.config import AnnotateConfig
+from pad_pipeline.annotate.plan import PlannedInput
+from pad_pipeline.annotate.shard_task import LazyDecoder
 
 from helpers import REPO
 
@@ -53,7 +53,7 @@ def test_lazy_decoder_decodes_an_image_listed_twice_both_times():
 def test_shard_worker_modules_import_no_torch():
     # A shard worker unpickles annotator handles, which imports ray_actors: none of it may pull in
     # torch or transformers (seconds of CPU per worker start, taken from the annotators' cores).
-    code = ("import sys, pad_pipeline.ray_shards, pad_pipeline.ray_actors, pad_pipeline.shard_worker; "
+    code = ("import sys, pad_pipeline.ray.shard_actor, pad_pipeline.ray.annotator_actor, pad_pipeline.annotate.shard_task; "
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

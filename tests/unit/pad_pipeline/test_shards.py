@@ -3,8 +3,8 @@ import tarfile
 
 import webdataset as wds
 
-from pad_pipeline.reader import committed_shard_urls, iter_committed_samples
-from pad_pipeline.shards import FIXED_MTIME, Sample, write_shard
+from pad_pipeline.dataset.reader import committed_shard_urls, iter_committed_samples
+from pad_pipeline.dataset.writer import FIXED_MTIME, Sample, write_shard
 
 
 def _samples():

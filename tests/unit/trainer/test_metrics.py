@@ -1,4 +1,4 @@
-"""trainer.metrics against slow float64 references written here with numpy/scipy."""
+"""trainer.analysis.metrics against slow float64 references written here with numpy/scipy."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from trainer import metrics
+from trainer.analysis import metrics
 
 RTOL = 1e-6
 

@@ -6,13 +6,13 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from pad_pipeline.errors import ConfigError, PadError
-from trainer import analyze_render
-from trainer.analyze import format_table
-from trainer.analyze_config import ProjectorSpec, load_analyze_config, pretrain_config
-from trainer.analyze_projectors import infer_kind, resolve_projector
+from pad_pipeline.core.errors import ConfigError, PadError
+from trainer.analysis import render
+from trainer.analysis.measure import format_table
+from trainer.analysis.config import ProjectorSpec, load_analyze_config, pretrain_config
+from trainer.analysis.projectors import infer_kind, resolve_projector
 from trainer.export import export_projector, llava_state_dict, projector_metadata
-from trainer.metrics import ThresholdRule
+from trainer.analysis.metrics import ThresholdRule
 from trainer.models.projectors import build_projector
 
 BASE = {

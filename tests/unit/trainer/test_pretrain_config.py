@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pad_pipeline.errors import ConfigError
+from pad_pipeline.core.errors import ConfigError
 from trainer.config import load_pretrain_config
 from trainer.engine import read_deepspeed_json, resolve_deepspeed_config
 

@@ -5,12 +5,12 @@ import pytest
 import torch
 from transformers import CLIPImageProcessor, CLIPModel
 
-from pad_pipeline.annotate_config import ModelsConfig, TaggerConfig
-from pad_pipeline.errors import ConfigError, PadError
-from pad_pipeline.models import clip_tagger
-from pad_pipeline.models.base import TagResult, images_to_device
-from pad_pipeline.models.clip_tagger import ClipTagger, build_clip_tagger, select_tags
-from pad_pipeline.models.tiny import default_tags, tiny_clip
+from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
+from pad_pipeline.core.errors import ConfigError, PadError
+from pad_pipeline.annotate.models import clip_tagger
+from pad_pipeline.annotate.models.base import TagResult, images_to_device
+from pad_pipeline.annotate.models.clip_tagger import ClipTagger, build_clip_tagger, select_tags
+from pad_pipeline.annotate.models.tiny import default_tags, tiny_clip
 
 CPU = torch.device("cpu")
 MODELS = ModelsConfig(dtype="bfloat16", seed=0)  # bf16 autocast applies on CUDA only: CPU runs fp32

@@ -5,12 +5,12 @@ import pytest
 import torch
 from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProcessor, GroundingDinoProcessor
 
-from pad_pipeline.annotate_config import DetectorConfig, ModelsConfig
-from pad_pipeline.models import grounding_dino
-from pad_pipeline.models.base import Detections, images_to_device
-from pad_pipeline.models.grounding_dino import boxes_to_pixels, build_grounding_dino
-from pad_pipeline.models.grounding_text import assign_boxes_to_tags, chunk_tags, tag_phrase
-from pad_pipeline.models.tiny import default_tag_words, tiny_bert_tokenizer, tiny_grounding_dino
+from pad_pipeline.annotate.config import DetectorConfig, ModelsConfig
+from pad_pipeline.annotate.models import grounding_dino
+from pad_pipeline.annotate.models.base import Detections, images_to_device
+from pad_pipeline.annotate.models.grounding_dino import boxes_to_pixels, build_grounding_dino
+from pad_pipeline.annotate.models.grounding_text import assign_boxes_to_tags, chunk_tags, tag_phrase
+from pad_pipeline.annotate.models.tiny import default_tag_words, tiny_bert_tokenizer, tiny_grounding_dino
 
 CPU = torch.device("cpu")
 MODELS = ModelsConfig(seed=0)

@@ -4,15 +4,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pad_pipeline.errors import PadError
-from pad_pipeline.models.ram.checkpoint import (
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.annotate.models.ram.checkpoint import (
     load_official_state_dict,
     official_to_ours,
     ours_to_official,
     read_official_checkpoint,
     to_official_state_dict,
 )
-from pad_pipeline.models.ram.tiny import tiny_ram
+from pad_pipeline.annotate.models.ram.tiny import tiny_ram
 
 PIXELS = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from pad_pipeline.models.ram.model import RamModel, reweighted_label_embeddings
-from pad_pipeline.models.ram.swin import (
+from pad_pipeline.annotate.models.ram.model import RamModel, reweighted_label_embeddings
+from pad_pipeline.annotate.models.ram.swin import (
     SwinConfig,
     SwinEncoder,
     relative_position_index,
@@ -12,7 +12,7 @@ from pad_pipeline.models.ram.swin import (
     window_merge,
     window_partition,
 )
-from pad_pipeline.models.ram.tiny import TINY_DESCRIPTIONS, tiny_ram, tiny_ram_config
+from pad_pipeline.annotate.models.ram.tiny import TINY_DESCRIPTIONS, tiny_ram, tiny_ram_config
 
 
 @pytest.mark.parametrize("plus", [False, True])

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from pad_pipeline.annotate_config import TaggerConfig
-from pad_pipeline.errors import ConfigError
-from pad_pipeline.models.ram.vocabulary import (
+from pad_pipeline.annotate.config import TaggerConfig
+from pad_pipeline.core.errors import ConfigError
+from pad_pipeline.annotate.models.ram.vocabulary import (
     DEFAULT_THRESHOLD,
     build_vocabulary,
     read_tag_list,

@@ -5,12 +5,12 @@ import pytest
 import torch
 from transformers import SamImageProcessor, SamModel, SamProcessor
 
-from pad_pipeline.annotate_config import ModelsConfig, SegmenterConfig
-from pad_pipeline.errors import PadError
-from pad_pipeline.models import sam
-from pad_pipeline.models.base import MaskResult, images_to_device
-from pad_pipeline.models.sam import build_sam, masks_to_image
-from pad_pipeline.models.tiny import tiny_sam, tiny_sam_image_processor
+from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.annotate.models import sam
+from pad_pipeline.annotate.models.base import MaskResult, images_to_device
+from pad_pipeline.annotate.models.sam import build_sam, masks_to_image
+from pad_pipeline.annotate.models.tiny import tiny_sam, tiny_sam_image_processor
 
 CPU = torch.device("cpu")
 MODELS = ModelsConfig(seed=0)

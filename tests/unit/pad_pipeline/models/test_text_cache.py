@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from pad_pipeline.models.text_cache import CachingTextBackbone
+from pad_pipeline.annotate.models.text_cache import CachingTextBackbone
 
 
 class CountingEncoder(nn.Module):

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from pad_pipeline.ops.boxes import class_agnostic_nms, clip_to_image, cxcywh_to_xyxy, mask_bounding_boxes
+from pad_pipeline.annotate.ops.boxes import class_agnostic_nms, clip_to_image, cxcywh_to_xyxy, mask_bounding_boxes
 
 
 def _numpy_nms(boxes, scores, thr):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from pad_pipeline.ops.rle import decode_mask, encode_masks, mask_areas, run_lengths
+from pad_pipeline.annotate.ops.rle import decode_mask, encode_masks, mask_areas, run_lengths
 
 
 def _random_masks(n, h, w, seed):

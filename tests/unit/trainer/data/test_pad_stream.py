@@ -5,7 +5,7 @@ import os
 import pytest
 from torch.utils.data import DataLoader
 
-from pad_pipeline.errors import PadError
+from pad_pipeline.core.errors import PadError
 from trainer.data.pad_stream import PadStream, iter_rank_samples, list_shards
 from trainer.data.synthetic import write_synthetic_build
 

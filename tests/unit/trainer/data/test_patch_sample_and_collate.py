@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from pad_pipeline.reader import iter_committed_samples
+from pad_pipeline.dataset.reader import iter_committed_samples
 from trainer.data.collate import IGNORE_INDEX, PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.masks_to_tokens import decode_rle

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pad_pipeline.errors import ConfigError
+from pad_pipeline.core.errors import ConfigError
 from trainer.models.projectors import build_projector, projector_output_grid
 
 

@@ -1,0 +1,159 @@
+"""Schema of an annotation manifest (`pad annotate MANIFEST`), with model presets.
+
+```yaml
+source: {kind: llava_json, path: data/blip_laion_cc_sbu_558k.json, image_root: data/images}
+output: {path: s3://bucket/pad, shard_size: 1000}
+models: {preset: paper}          # or tiny-random; explicit fields override the preset
+runner: {workers: 8, gpus_per_worker: 1}
+```
+A preset fills the `models` section first; whatever the manifest (or `--set`) says wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from pad_pipeline.core.config import ConfigModel, apply_overrides, build_config, read_yaml
+from pad_pipeline.core.errors import ConfigError
+
+
+class SourceConfig(ConfigModel):
+    kind: Literal["llava_json", "image_dir", "webdataset"]
+    path: str = Field(description="JSON file, image folder, tar URL/glob or brace pattern")
+    image_root: str | None = Field(None, description="llava_json: folder the `image` fields are relative to")
+    captions: str | None = Field(None, description="image_dir: optional JSONL of {file, caption}")
+    limit: int | None = Field(None, ge=1, description="take only the first N items (a quick look)")
+
+
+class OutputConfig(ConfigModel):
+    path: str = "out/pad"
+    shard_size: int = Field(1000, ge=1)
+    jpeg_quality: int = Field(95, ge=50, le=100, description="re-encoding quality of non-JPEG inputs")
+
+
+class IntakeConfig(ConfigModel):
+    max_pixels: int = Field(89_478_485, ge=1, description="larger images are refused as too_large (bomb guard)")
+    min_side: int = Field(8, ge=1, description="smaller images are refused as too_small")
+    max_side: int | None = Field(None, ge=16, description="downscale longer side to this before annotating")
+    max_bytes: int = Field(64 * 2**20, ge=1)
+
+
+class TaggerConfig(ConfigModel):
+    kind: str = "clip"
+    checkpoint: str = "tiny-random"
+    revision: str | None = None
+    tag_list: str | None = Field(None, description="one tag per line (RAM: ram_tag_list.txt)")
+    tag_thresholds: str | None = Field(None, description="per-class thresholds, one per line (RAM)")
+    threshold: float | None = Field(None, description="global threshold; overrides per-class ones")
+    deny_list: list[str] = Field(default_factory=list)
+    max_tags: int = Field(30, ge=1)
+    image_size: int = Field(384, ge=16)
+    batch_size: int = Field(8, ge=1)
+
+
+class DetectorConfig(ConfigModel):
+    kind: str = "grounding_dino"
+    checkpoint: str = "tiny-random"
+    revision: str | None = None
+    box_threshold: float = 0.25
+    text_threshold: float = 0.2
+    max_text_tokens: int = Field(256, ge=8, description="Grounding DINO's text limit; tags are chunked under it")
+    batch_size: int = Field(4, ge=1)
+    text_cache_size: int = Field(256, ge=0, description="prompt-chunk encodings kept for reuse (0: per batch only)")
+
+
+class NmsConfig(ConfigModel):
+    iou_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    max_boxes: int = Field(100, ge=1)
+
+
+class SegmenterConfig(ConfigModel):
+    kind: str = "sam"
+    checkpoint: str = "tiny-random"
+    revision: str | None = None
+    batch_size: int = Field(4, ge=1)
+    mask_threshold: float = 0.0
+
+
+class ModelsConfig(ConfigModel):
+    preset: str | None = None
+    device: str = "auto"
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    seed: int = Field(0, description="seed of tiny-random weights")
+    tagger: TaggerConfig = Field(default_factory=TaggerConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    nms: NmsConfig = Field(default_factory=NmsConfig)
+    segmenter: SegmenterConfig = Field(default_factory=SegmenterConfig)
+
+
+class RunnerConfig(ConfigModel):
+    workers: int | None = Field(None, ge=1, description="annotator actors; default one per GPU, else 1")
+    gpus_per_worker: float = Field(1.0, ge=0.0)
+    cpus_per_worker: float = Field(1.0, ge=0.0)
+    torch_threads: int | None = Field(None, ge=1, description="intra-op threads per actor (CPU)")
+    cpus_per_shard_task: float = Field(0.5, gt=0.0, description="CPUs of each shard worker (decode, encode, write)")
+    shard_tasks_per_worker: int = Field(2, ge=1, description="shard workers (one shard each at a time) per annotator actor")
+    batch_size: int = Field(8, ge=1, description="images per actor call")
+    shard_retries: int = Field(2, ge=0)
+    actor_restarts: int = Field(3, ge=0)
+    stall_timeout_s: float = Field(1800.0, gt=0, description="no progress for this long fails the job")
+    num_cpus: int | None = Field(None, description="local Ray only: CPUs to declare")
+    num_gpus: int | None = Field(None, description="local Ray only: GPUs to declare (placement tests)")
+    fault_kill_probability: float = Field(0.0, ge=0.0, le=1.0, description="testing: actor os._exit per batch")
+    fault_pause_before_commit_s: float = Field(0.0, ge=0.0, description="testing: pause between tar and record")
+
+
+class AnnotateConfig(ConfigModel):
+    source: SourceConfig
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+
+# The paper preset: RAM++ Swin-L, grounding-dino-tiny, sam-vit-huge, Grounded-SAM's RAM thresholds.
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny-random": {
+        "tagger": {"kind": "clip", "checkpoint": "tiny-random", "threshold": 0.0, "max_tags": 6},
+        "detector": {"kind": "grounding_dino", "checkpoint": "tiny-random", "box_threshold": 0.0,
+                     "text_threshold": 0.0},
+        "segmenter": {"kind": "sam", "checkpoint": "tiny-random"},
+        "nms": {"iou_threshold": 0.5, "max_boxes": 8},
+        "dtype": "float32",
+    },
+    "paper": {
+        "tagger": {"kind": "ram_plus", "checkpoint": "checkpoints/ram_plus_swin_large_14m.pth",
+                   "tag_list": "checkpoints/ram_tag_list.txt",
+                   "tag_thresholds": "checkpoints/ram_tag_list_threshold.txt", "image_size": 384},
+        "detector": {"kind": "grounding_dino", "checkpoint": "IDEA-Research/grounding-dino-tiny",
+                     "box_threshold": 0.25, "text_threshold": 0.2},
+        "segmenter": {"kind": "sam", "checkpoint": "facebook/sam-vit-huge"},
+        "nms": {"iou_threshold": 0.5},
+        "dtype": "bfloat16",
+    },
+}
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def resolve_presets(data: dict[str, Any], source: str) -> dict[str, Any]:
+    models = data.get("models") or {}
+    preset = models.get("preset")
+    if preset is None:
+        return data
+    if preset not in MODEL_PRESETS:
+        raise ConfigError(f"{source}: field 'models.preset': unknown preset {preset!r}; "
+                          f"valid: {', '.join(sorted(MODEL_PRESETS))}")
+    return {**data, "models": _deep_merge(MODEL_PRESETS[preset], models)}
+
+
+def load_annotate_config(path: str, overrides: list[str] | tuple[str, ...] = ()) -> AnnotateConfig:
+    data = apply_overrides(read_yaml(path), overrides)
+    return build_config(resolve_presets(data, str(path)), AnnotateConfig, source=str(path))

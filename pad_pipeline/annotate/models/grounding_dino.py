@@ -1,0 +1,137 @@
+"""Tag-prompted box detection with Grounding DINO (`models.detector.kind: grounding_dino`).
+
+transformers' `GroundingDinoForObjectDetection` with the checkpoint's BERT tokenizer and image
+processor geometry. `detect()` preprocesses each uint8 image once on the device (shorter side to 800,
+longer at most 1333 for the real checkpoints, ImageNet mean/std), splits its tags into prompt chunks
+under the text limit (`grounding_text.chunk_tags`), runs (image, chunk) pairs `batch_size` at a time
+(images zero-padded with a pixel mask, texts padded with an attention mask; a chunk encoded before is
+reused, `text_cache.CachingTextBackbone`), and labels every kept box
+with one tag (`grounding_text.assign_boxes_to_tags`). Boxes come back in xyxy pixels of the input
+image, clipped to it, on the device; NMS is a later stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProcessor
+
+from pad_pipeline.annotate.config import DetectorConfig, ModelsConfig
+from pad_pipeline.annotate.models import preprocess as pp
+from pad_pipeline.annotate.models.base import TINY_RANDOM, Detections, images_to_device
+from pad_pipeline.annotate.models.grounding_text import PromptChunk, assign_boxes_to_tags, chunk_tags
+from pad_pipeline.annotate.models.hf_loading import autocast, load_text_image_model, provenance
+from pad_pipeline.annotate.models.text_cache import CachingTextBackbone
+from pad_pipeline.annotate.models.tiny import tiny_grounding_dino
+
+log = logging.getLogger(__name__)
+
+
+def boxes_to_pixels(cxcywh: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Normalised (cx, cy, w, h) of the unpadded image -> xyxy pixels clipped to the image."""
+    cx, cy, w, h = cxcywh.float().unbind(-1)
+    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=xyxy.device)
+    return torch.minimum((xyxy * scale).clamp(min=0), scale)
+
+
+def empty_detections(device: torch.device) -> Detections:
+    return Detections(torch.zeros(0, 4, device=device), torch.zeros(0, device=device), [])
+
+
+class GroundingDinoDetector:
+    """Grounding DINO prompted with an image's tags; one tag per box; see the module docstring."""
+
+    def __init__(self, model: GroundingDinoForObjectDetection, tokenizer: Any,
+                 processor: GroundingDinoImageProcessor, cfg: DetectorConfig, device: torch.device,
+                 dtype: str, revision: str | None):
+        self.model = model.to(device).eval()
+        self.text_encoder = CachingTextBackbone(self.model.model.text_backbone, cfg.text_cache_size)
+        self.model.model.text_backbone = self.text_encoder
+        self.tokenizer, self.cfg, self.device, self.dtype = tokenizer, cfg, device, dtype
+        self.revision = revision
+        self.text_limit = min(cfg.max_text_tokens, int(model.config.max_text_len))
+        self.norm = pp.Normalization.from_processor(processor)
+        self.mode = pp.interpolation(processor.resample)
+        self.size = processor.size
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.dropped_tags = 0  # tags that cannot be prompted (over the limit alone, or empty), ever
+
+    def pixel_values(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 (3, H, W) on device -> float (3, h, w), resized and normalised like the processor."""
+        h, w = image.shape[-2:]
+        if self.size.shortest_edge and self.size.longest_edge:
+            size = pp.shortest_longest_size(h, w, self.size.shortest_edge, self.size.longest_edge)
+        else:
+            size = (self.size.height, self.size.width)
+        return pp.normalize(pp.resize(image, size, self.mode), self.norm)
+
+    def chunks(self, tags: Sequence[str]) -> list[PromptChunk]:
+        chunks, dropped = chunk_tags(tags, self.tokenizer, self.text_limit)
+        if dropped:
+            self.dropped_tags += len(dropped)
+            log.warning("grounding_dino: %d tag(s) empty or over %d tokens on their own, dropped: %s",
+                        len(dropped), self.text_limit, ", ".join(dropped[:5]))
+        return chunks
+
+    def _text_batch(self, chunks: Sequence[PromptChunk]) -> tuple[torch.Tensor, torch.Tensor]:
+        length = max(len(c.input_ids) for c in chunks)
+        ids = torch.full((len(chunks), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunks), length), dtype=torch.long)
+        for i, c in enumerate(chunks):
+            ids[i, :len(c.input_ids)] = torch.tensor(c.input_ids)
+            mask[i, :len(c.input_ids)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def _forward(self, pixels: list[torch.Tensor], chunks: list[PromptChunk]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch of (image, chunk) pairs -> token logits (B, Q, T) and boxes (B, Q, 4) cxcywh."""
+        pixel_values, pixel_mask = pp.pad_bottom_right(pixels)
+        input_ids, attention_mask = self._text_batch(chunks)
+        with autocast(self.device, self.dtype):
+            out = self.model(pixel_values=pixel_values, pixel_mask=pixel_mask, input_ids=input_ids,
+                             attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids))
+        return out.logits.float(), out.pred_boxes.float()
+
+    def detect(self, images: Sequence[np.ndarray], tags: Sequence[list[str]]) -> list[Detections]:
+        pairs = [(i, c) for i, image_tags in enumerate(tags) for c in self.chunks(image_tags)]
+        needed = sorted({i for i, _ in pairs})
+        on_device = dict(zip(needed, images_to_device([images[i] for i in needed], self.device)))
+        pixels = {i: self.pixel_values(im) for i, im in on_device.items()}
+        parts: list[list[Detections]] = [[] for _ in images]
+        for start in range(0, len(pairs), self.cfg.batch_size):
+            batch = pairs[start:start + self.cfg.batch_size]
+            logits, boxes = self._forward([pixels[i] for i, _ in batch], [c for _, c in batch])
+            for (i, chunk), lg, bx in zip(batch, logits, boxes):
+                keep, index, score = assign_boxes_to_tags(lg, chunk.spans, self.cfg.box_threshold,
+                                                          self.cfg.text_threshold)
+                h, w = images[i].shape[:2]
+                parts[i].append(Detections(boxes_to_pixels(bx[keep], h, w), score[keep],
+                                           [chunk.tags[j] for j in index[keep].tolist()]))
+        return [_concat(p, self.device) for p in parts]
+
+    def provenance(self) -> dict[str, str | None]:
+        return provenance("grounding_dino", self.cfg.checkpoint, self.revision)
+
+
+def _concat(parts: list[Detections], device: torch.device) -> Detections:
+    if not parts:
+        return empty_detections(device)
+    return Detections(torch.cat([p.boxes for p in parts]), torch.cat([p.scores for p in parts]),
+                      [label for p in parts for label in p.labels])
+
+
+def build_grounding_dino(cfg: DetectorConfig, models: ModelsConfig, device: torch.device
+                         ) -> GroundingDinoDetector:
+    if cfg.checkpoint == TINY_RANDOM:
+        model, tokenizer, processor = tiny_grounding_dino(models.seed)
+        revision = None
+    else:
+        model, tokenizer, processor, revision = load_text_image_model(
+            GroundingDinoForObjectDetection, GroundingDinoImageProcessor, cfg.checkpoint, cfg.revision,
+            "models.detector.checkpoint")
+    return GroundingDinoDetector(model, tokenizer, processor, cfg, device, models.dtype, revision)

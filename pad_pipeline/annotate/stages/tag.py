@@ -1,0 +1,12 @@
+"""Tag stage: images -> `tags` (TagResult per image, best first)."""
+
+from __future__ import annotations
+
+from pad_pipeline.annotate.stages.base import Batch, ModelStage
+
+
+class TagStage(ModelStage):
+    name, role = "tag", "tagger"
+
+    def __call__(self, batch: Batch) -> Batch:
+        return {**batch, "tags": self.model.tag(batch["image"])}
