@@ -26,7 +26,7 @@ def test_patch_aligned_projector_aligns_far_better_than_caption_only_and_random(
         f"data.path={out}/shapes-heldout", "data.num_images=64", "data.batch_size=32",
         "render.images=1", "metrics.mp_tokens=2",
     ]
-    assert analyze.run(MANIFEST, overrides) == 0
+    assert measure.run(MANIFEST, overrides) == 0
     printed = capsys.readouterr().out
     assert "| patch-aligned |" in printed and "Align(V, W)" in printed
 
@@ -52,5 +52,5 @@ def test_patch_aligned_projector_aligns_far_better_than_caption_only_and_random(
     assert "| caption-only |" in open(os.path.join(out, "analysis.md")).read()
 
     # a second run reuses the builds and the finished training runs
-    assert analyze.run(MANIFEST, overrides + ["render.images=0"]) == 0
+    assert measure.run(MANIFEST, overrides + ["render.images=0"]) == 0
     assert "reusing the finished run" in capsys.readouterr().err

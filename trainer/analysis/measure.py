@@ -132,12 +132,12 @@ class Analysis:
         sims = (coeffs[:, 0] / tokens.norm(dim=-1).clamp(min=1e-12)).tolist()
         to_tokens = self.vlm.tokenizer.convert_ids_to_tokens
         words = [[_clean_word(t) for t in to_tokens(row)] for row in ids.tolist()]
-        analyze_render.token_map(image, [w[0] for w in words], sims, p.grid, self.cfg.render.cell_px).save(
+        render.token_map(image, [w[0] for w in words], sims, p.grid, self.cfg.render.cell_px).save(
             os.path.join(folder, f"{raw.key}_tokens.png"))
         tags = _kept_tags(raw, item, self.vlm, self.cfg.data.max_regions)
         pred = metrics.predicted_masks(tokens, text, self.rule)
         ious = metrics.mask_iou(pred, gt.bool()).tolist()
-        analyze_render.mask_panel(image, tags, gt.cpu().numpy(), pred.cpu().numpy(), ious, p.grid).save(
+        render.mask_panel(image, tags, gt.cpu().numpy(), pred.cpu().numpy(), ious, p.grid).save(
             os.path.join(folder, f"{raw.key}_masks.png"))
         detail = {"key": raw.key, "caption": raw.record.get("caption"), "grid": p.grid,
                   "matching_pursuit": {"words": words, "ids": ids.tolist(),
