@@ -145,8 +145,8 @@ def plain_rate(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
-    from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
     from pad_pipeline.annotate.chain import Annotator
+    from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
 
     preset = MODEL_PRESETS["tiny-random"]
     models = ModelsConfig.model_validate({**preset, "device": "cpu",

@@ -16,7 +16,6 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 import pytest  # noqa: E402
-
 from helpers import make_bad_corpus  # noqa: E402
 
 

@@ -36,8 +36,9 @@ def _free_port() -> int:
 
 def run_local(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
     """One rank in this process (the demo, tests, a single-GPU box)."""
-    from trainer.loop import train_worker
     import torch.distributed as dist
+
+    from trainer.loop import train_worker
 
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1",
            "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
@@ -57,6 +58,7 @@ def run_local(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
 
 def _ray_worker(config: dict[str, Any]) -> None:
     import ray.train
+
     from trainer.loop import train_worker
 
     cfg = PretrainConfig.model_validate(config["cfg"])

@@ -24,8 +24,13 @@ from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.pad_stream import PadStream, ShardInfo, list_shards
 from trainer.data.patch_sample import PatchSampleBuilder
-from trainer.engine import (TrainingEngine, device_for_rank, init_distributed, read_deepspeed_json,
-                            resolve_deepspeed_config)
+from trainer.engine import (
+    TrainingEngine,
+    device_for_rank,
+    init_distributed,
+    read_deepspeed_json,
+    resolve_deepspeed_config,
+)
 from trainer.export import export_projector, projector_metadata
 from trainer.losses import total_loss
 from trainer.models.loading import LoadedVLM, build_vlm

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from pad_pipeline.annotate.config import ModelsConfig
-from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.models.base import prepare_cpu_threads, resolve_device
+from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.stages.base import Stage
 from pad_pipeline.annotate.stages.detect import DetectStage
 from pad_pipeline.annotate.stages.encode import EncodeStage

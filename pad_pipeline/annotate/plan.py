@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pad_pipeline.core import storage
 from pad_pipeline.annotate.config import AnnotateConfig
+from pad_pipeline.annotate.sources import SourceItem, list_items
+from pad_pipeline.core import storage
 from pad_pipeline.core.config import config_hash
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.keys import unique_keys
-from pad_pipeline.annotate.sources import SourceItem, list_items
 
 PLAN_VERSION = 1
 

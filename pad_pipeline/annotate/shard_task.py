@@ -15,11 +15,11 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.intake import IntakeFailure, decode_image
 from pad_pipeline.annotate.plan import Plan, PlannedInput
-from pad_pipeline.dataset.writer import Sample, write_shard
+from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.sources import fetch_bytes
+from pad_pipeline.dataset.writer import Sample, write_shard
 
 AnnotateBatches = Callable[[Iterable[list[np.ndarray]]], Iterator[list[ImageAnnotation]]]
 

@@ -20,12 +20,12 @@ import torch
 from PIL import Image
 from pydantic import Field, model_validator
 
+from pad_pipeline.annotate.ops.rle import encode_masks
+from pad_pipeline.annotate.plan import Plan
 from pad_pipeline.core import storage
 from pad_pipeline.core.config import ConfigModel, config_hash
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.keys import image_key
-from pad_pipeline.annotate.ops.rle import encode_masks
-from pad_pipeline.annotate.plan import Plan
 from pad_pipeline.dataset.reader import read_record
 from pad_pipeline.dataset.writer import Sample, write_shard
 

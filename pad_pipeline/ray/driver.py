@@ -19,14 +19,14 @@ from typing import Any, TextIO
 
 import ray
 
-from pad_pipeline.core import storage
 from pad_pipeline.annotate.config import AnnotateConfig
+from pad_pipeline.annotate.plan import Plan, make_or_resume_plan, parse_shard_selection
+from pad_pipeline.core import storage
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.annotate.plan import Plan, make_or_resume_plan, parse_shard_selection
+from pad_pipeline.dataset.reader import committed_records
 from pad_pipeline.ray.annotator_actor import create_actors
 from pad_pipeline.ray.shard_actor import ShardWorkerFactory, ShardWorkerPool
-from pad_pipeline.dataset.reader import committed_records
 
 
 @dataclass

@@ -24,8 +24,8 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.plan import Plan
+from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.shard_task import process_shard, warm_up
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
+from pad_pipeline.annotate.plan import load_plan
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.annotate.plan import load_plan
 from pad_pipeline.dataset.reader import committed_records
 from pad_pipeline.tools.status import build_status
 

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageFont
 
+from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.dataset.reader import committed_records, iter_tar_samples
 from pad_pipeline.dataset.writer import Sample
 

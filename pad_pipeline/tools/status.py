@@ -8,10 +8,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from pad_pipeline.core import storage
-from pad_pipeline.annotate.plan import load_plan
-from pad_pipeline.dataset.reader import iter_tar_samples, read_record, record_indexes
 from pad_pipeline.annotate.ops.rle import decode_mask
+from pad_pipeline.annotate.plan import load_plan
+from pad_pipeline.core import storage
+from pad_pipeline.dataset.reader import iter_tar_samples, read_record, record_indexes
 
 
 def shard_states(out: str) -> dict[int, str]:

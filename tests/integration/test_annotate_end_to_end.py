@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import webdataset as wds
+from helpers import good_images, make_bad_corpus, write_manifest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
@@ -13,8 +14,6 @@ from pad_pipeline.annotate.config import load_annotate_config
 from pad_pipeline.dataset.reader import committed_records, committed_shard_urls
 from pad_pipeline.ray.driver import run_annotate
 from pad_pipeline.tools.status import build_status, verify_build
-
-from helpers import good_images, make_bad_corpus, write_manifest
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ import threading
 import time
 
 import pytest
+from helpers import assert_each_input_once, good_images, pad_command, subprocess_env, write_manifest
 
 from pad_pipeline.annotate.config import load_annotate_config
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.ray.driver import run_annotate
-
-from helpers import assert_each_input_once, good_images, pad_command, subprocess_env, write_manifest
 
 
 def test_actor_killed_mid_batch_build_completes(local_ray, tmp_path):

@@ -1,12 +1,11 @@
 """GPU placement on a CPU machine: Ray is told it has GPUs, and PAD must place one actor per GPU."""
 
 import pytest
+from helpers import assert_each_input_once, good_images, write_manifest
 
 from pad_pipeline.annotate.config import load_annotate_config
 from pad_pipeline.ray.annotator_actor import create_actors
 from pad_pipeline.ray.driver import run_annotate, worker_count
-
-from helpers import assert_each_input_once, good_images, write_manifest
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import REPO, subprocess_env
 
 from pad_pipeline.tools.status import build_status, verify_build
-
-from helpers import REPO, subprocess_env
 
 
 def _free_port() -> int:

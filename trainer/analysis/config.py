@@ -28,8 +28,8 @@ from pydantic import Field, model_validator
 from pad_pipeline.core.config import ConfigModel, build_config, load_config
 from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.dataset.synthetic import SyntheticShapesConfig
-from trainer.config import ModelConfig, PretrainConfig
 from trainer.analysis.metrics import ThresholdRule
+from trainer.config import ModelConfig, PretrainConfig
 
 TRAIN_PREFIX = "train:"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -28,7 +28,7 @@ from pad_pipeline.core.config import config_dict, dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.reader import iter_committed_samples
 from pad_pipeline.dataset.writer import Sample
-from trainer.analysis import render, metrics
+from trainer.analysis import metrics, render
 from trainer.analysis.config import AnalyzeConfig, load_analyze_config
 from trainer.analysis.prepare import build_synthetic_sets, train_projectors
 from trainer.analysis.projectors import describe, resolve_projector

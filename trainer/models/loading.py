@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, CLIPImageProcessor, CLIPVisionModel,
-                          PreTrainedTokenizerBase)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPImageProcessor,
+    CLIPVisionModel,
+    PreTrainedTokenizerBase,
+)
 
 from pad_pipeline.core.errors import PadError
 from trainer.config import TINY, LlmConfig, ModelConfig, VisionConfig

@@ -23,11 +23,11 @@ import torch
 from transformers import CLIPImageProcessor, CLIPModel
 
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
-from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import TINY_RANDOM, TagResult, images_to_device
 from pad_pipeline.annotate.models.hf_loading import autocast, load_text_image_model, provenance
 from pad_pipeline.annotate.models.tiny import default_tags, tiny_clip
+from pad_pipeline.core.errors import ConfigError
 
 PROMPT = "a photo of a {tag}."
 DEFAULT_THRESHOLD_X_UNIFORM = 5.0

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from transformers import SamImageProcessor, SamModel
 
 from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import TINY_RANDOM, MaskResult, images_to_device
 from pad_pipeline.annotate.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
 from pad_pipeline.annotate.models.tiny import tiny_sam
+from pad_pipeline.core.errors import PadError
 
 # Masks are upsampled this many at a time, so float logits at full resolution never pile up.
 _UPSAMPLE_GROUP = 16

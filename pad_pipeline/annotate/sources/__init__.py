@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 from pad_pipeline.annotate.config import SourceConfig
-from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.annotate.sources.base import SourceItem, fetch_bytes
+from pad_pipeline.core.errors import ConfigError
 
 
 def list_items(cfg: SourceConfig) -> list[SourceItem]:

@@ -8,10 +8,10 @@ import json
 
 import fsspec
 
-from pad_pipeline.core import storage
 from pad_pipeline.annotate.config import SourceConfig
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.sources.base import SourceItem
+from pad_pipeline.core import storage
+from pad_pipeline.core.errors import PadError
 
 
 def _caption(entry: dict) -> str:

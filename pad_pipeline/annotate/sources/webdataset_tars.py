@@ -11,10 +11,10 @@ import tarfile
 import braceexpand
 import fsspec
 
-from pad_pipeline.core import storage
 from pad_pipeline.annotate.config import SourceConfig
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.sources.base import SourceItem, tar_location
+from pad_pipeline.core import storage
+from pad_pipeline.core.errors import PadError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 

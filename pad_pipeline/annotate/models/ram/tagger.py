@@ -18,15 +18,20 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
-from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import TINY_RANDOM, TagResult, images_to_device
 from pad_pipeline.annotate.models.hf_loading import autocast
 from pad_pipeline.annotate.models.ram.checkpoint import load_official_state_dict, read_official_checkpoint
 from pad_pipeline.annotate.models.ram.model import RamModel, ram_plus_swin_large_config, ram_swin_large_config
 from pad_pipeline.annotate.models.ram.tiny import tiny_ram
-from pad_pipeline.annotate.models.ram.vocabulary import (Vocabulary, build_vocabulary, packaged_tags, read_tag_list,
-                                                select_tags)
+from pad_pipeline.annotate.models.ram.vocabulary import (
+    Vocabulary,
+    build_vocabulary,
+    packaged_tags,
+    read_tag_list,
+    select_tags,
+)
+from pad_pipeline.core.errors import ConfigError
 
 IMAGENET = pp.Normalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 OFFICIAL_IMAGE_SIZE = 384  # both official checkpoints are Swin-L/384

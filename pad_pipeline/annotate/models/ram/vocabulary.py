@@ -19,8 +19,8 @@ import fsspec
 import torch
 
 from pad_pipeline.annotate.config import TaggerConfig
-from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.annotate.models.base import TagResult
+from pad_pipeline.core.errors import ConfigError
 
 DEFAULT_THRESHOLD = 0.68  # recognize-anything's `threshold` default, used when no per-class file is given
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from pycocotools import mask as mask_utils
 import torch
+from pycocotools import mask as mask_utils
 
-from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
 from pad_pipeline.annotate.chain import Annotator, SystemicModelError
+from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
 from pad_pipeline.annotate.models.base import TagResult
 
 

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.plan import make_or_resume_plan, parse_shard_selection
+from pad_pipeline.core.errors import PadError
 
 
 def _cfg(folder, shard_size=3, **models):

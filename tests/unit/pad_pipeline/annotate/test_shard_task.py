@@ -5,13 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+from helpers import REPO
 from PIL import Image
 
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.plan import PlannedInput
 from pad_pipeline.annotate.shard_task import LazyDecoder
-
-from helpers import REPO
 
 
 def _jpeg(w: int, h: int) -> bytes:

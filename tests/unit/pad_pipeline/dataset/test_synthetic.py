@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from pad_pipeline.dataset import synthetic as ss
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset import synthetic as ss
 from pad_pipeline.dataset.reader import committed_shard_urls, iter_committed_samples
 from pad_pipeline.tools.status import build_status, verify_build
 

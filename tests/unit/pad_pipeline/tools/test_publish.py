@@ -3,11 +3,11 @@ exist here), everything else is real."""
 
 import pytest
 
-from pad_pipeline.core.errors import PadError
-from pad_pipeline.annotate.plan import make_or_resume_plan
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.tools.publish import commit_batches, publish
+from pad_pipeline.annotate.plan import make_or_resume_plan
+from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.writer import Sample, write_shard
+from pad_pipeline.tools.publish import commit_batches, publish
 
 
 class RecordingHub:

@@ -2,8 +2,9 @@
 
 import pytest
 import yaml
-from pad_pipeline.core.errors import ConfigError, PadError
-from trainer.analysis.config import ProjectorSpec, load_analyze_config, pretrain_config
+
+from pad_pipeline.core.errors import ConfigError
+from trainer.analysis.config import load_analyze_config, pretrain_config
 from trainer.analysis.metrics import ThresholdRule
 
 BASE = {

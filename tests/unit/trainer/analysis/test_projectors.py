@@ -4,9 +4,9 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import save_file
-from pad_pipeline.core.errors import ConfigError, PadError
-from trainer.analysis.measure import format_table
-from trainer.analysis.config import ProjectorSpec, load_analyze_config, pretrain_config
+
+from pad_pipeline.core.errors import PadError
+from trainer.analysis.config import ProjectorSpec, load_analyze_config
 from trainer.analysis.projectors import infer_kind, resolve_projector
 from trainer.export import export_projector, llava_state_dict, projector_metadata
 from trainer.models.projectors import build_projector

@@ -1,7 +1,9 @@
 """The analysis PNGs: token maps and mask panels have the grid geometry."""
 
 import numpy as np
+
 from trainer.analysis import render
+
 
 def test_renders_have_the_grid_geometry():
     image = np.full((112, 112, 3), 128, dtype=np.uint8)

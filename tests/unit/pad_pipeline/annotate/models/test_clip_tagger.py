@@ -6,11 +6,11 @@ import torch
 from transformers import CLIPImageProcessor, CLIPModel
 
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
-from pad_pipeline.core.errors import ConfigError, PadError
 from pad_pipeline.annotate.models import clip_tagger
 from pad_pipeline.annotate.models.base import TagResult, images_to_device
 from pad_pipeline.annotate.models.clip_tagger import ClipTagger, build_clip_tagger, select_tags
 from pad_pipeline.annotate.models.tiny import default_tags, tiny_clip
+from pad_pipeline.core.errors import ConfigError, PadError
 
 CPU = torch.device("cpu")
 MODELS = ModelsConfig(dtype="bfloat16", seed=0)  # bf16 autocast applies on CUDA only: CPU runs fp32

@@ -4,7 +4,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.models.ram.checkpoint import (
     load_official_state_dict,
     official_to_ours,
@@ -13,6 +12,7 @@ from pad_pipeline.annotate.models.ram.checkpoint import (
     to_official_state_dict,
 )
 from pad_pipeline.annotate.models.ram.tiny import tiny_ram
+from pad_pipeline.core.errors import PadError
 
 PIXELS = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 

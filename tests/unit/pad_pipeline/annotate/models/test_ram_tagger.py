@@ -7,12 +7,12 @@ from PIL import Image
 from torchvision import transforms
 
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
-from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.annotate.models.base import images_to_device
 from pad_pipeline.annotate.models.ram import tagger as ram_tagger
 from pad_pipeline.annotate.models.ram.checkpoint import to_official_state_dict
 from pad_pipeline.annotate.models.ram.tiny import tiny_ram, tiny_ram_config
 from pad_pipeline.annotate.models.registry import build_model
+from pad_pipeline.core.errors import ConfigError
 
 CPU = torch.device("cpu")
 MODELS = ModelsConfig(dtype="bfloat16", seed=0)  # bf16 applies on CUDA only; the CPU runs fp32

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from pad_pipeline.annotate.config import TaggerConfig
-from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.annotate.models.ram.vocabulary import (
     DEFAULT_THRESHOLD,
     build_vocabulary,
     read_tag_list,
     select_tags,
 )
+from pad_pipeline.core.errors import ConfigError
 
 TAGS = ["dog", "cat", "Sky", "tree", "car"]
 

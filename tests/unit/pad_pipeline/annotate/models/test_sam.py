@@ -6,11 +6,11 @@ import torch
 from transformers import SamImageProcessor, SamModel, SamProcessor
 
 from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.models import sam
 from pad_pipeline.annotate.models.base import MaskResult, images_to_device
 from pad_pipeline.annotate.models.sam import build_sam, masks_to_image
 from pad_pipeline.annotate.models.tiny import tiny_sam, tiny_sam_image_processor
+from pad_pipeline.core.errors import PadError
 
 CPU = torch.device("cpu")
 MODELS = ModelsConfig(seed=0)

@@ -5,8 +5,8 @@ import tarfile
 import pytest
 
 from pad_pipeline.annotate.config import SourceConfig
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.annotate.sources import fetch_bytes, list_items
+from pad_pipeline.core.errors import PadError
 
 
 def test_llava_json(tmp_path):
