@@ -96,18 +96,18 @@ def peak_rss_mb() -> float:
 
 def bench_config(args: argparse.Namespace, out: str | None = None):
     """The benchmark's AnnotateConfig: `args.gpus` one-thread actors on declared GPUs, batches of 4."""
-    from pad_pipeline.annotate.config import AnnotateConfig, resolve_presets
+    from pad_pipeline.annotate.config import AnnotateConfig
     from pad_pipeline.core.config import build_config
 
     data = {
         "source": {"kind": "image_dir", "path": args.src, "limit": args.images},
         "models": {"preset": "tiny-random", "segmenter": {"checkpoint": args.sam}, "device": "cpu"},
-        "runner": {"workers": args.gpus, "gpus_per_worker": 1, "cpus_per_worker": 0.5, "torch_threads": 1,
-                   "batch_size": 4, "cpus_per_shard_task": 0.25},
+        "runner": {"annotators": args.gpus, "gpus_per_annotator": 1, "cpus_per_annotator": 0.5,
+                   "torch_threads": 1, "batch_size": 4, "cpus_per_shard_worker": 0.25},
     }
     if out:
         data["output"] = {"path": out, "shard_size": args.shard_size}
-    return build_config(resolve_presets(data, "bench"), AnnotateConfig, source="bench")
+    return build_config(data, AnnotateConfig, source="bench")  # applies the preset, as a manifest would
 
 
 def one_build(args: argparse.Namespace) -> dict:
@@ -121,7 +121,7 @@ def one_build(args: argparse.Namespace) -> dict:
     # A first build of a few images starts the shard-task worker processes, as a long build would have.
     warm = cfg.model_copy(deep=True)
     warm.output.path = args.out + "-warm"
-    warm.source.limit = 4 * args.gpus * cfg.runner.shard_tasks_per_worker
+    warm.source.limit = 4 * args.gpus * cfg.runner.shard_workers_per_annotator
     warm.output.shard_size = 1
     run_annotate(warm, stream=open(os.devnull, "w"))
     s = run_annotate(cfg, stream=open(os.devnull, "w"))
@@ -146,7 +146,8 @@ def plain_rate(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     from pad_pipeline.annotate.chain import Annotator
-    from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
+    from pad_pipeline.annotate.config import ModelsConfig
+    from pad_pipeline.annotate.models.registry import MODEL_PRESETS
 
     preset = MODEL_PRESETS["tiny-random"]
     models = ModelsConfig.model_validate({**preset, "device": "cpu",

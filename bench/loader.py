@@ -21,7 +21,7 @@ from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.pad_stream import PadStream, list_shards
 from trainer.data.patch_sample import PatchSampleBuilder
-from trainer.data.synthetic import write_synthetic_build
+from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.models.tiny import tiny_tokenizer
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as out:
-        write_synthetic_build(out, args.samples, shard_size=100, min_side=args.min_side, max_side=args.max_side)
+        random_field_build(out, args.samples, shard_size=100, min_side=args.min_side, max_side=args.max_side)
         shards = list_shards(out)
         # openai/clip-vit-large-patch14-336's processor settings (no download).
         processor = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})

@@ -20,7 +20,7 @@ from pad_pipeline.dataset.reader import iter_committed_samples
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.patch_sample import PatchSampleBuilder
-from trainer.data.synthetic import write_synthetic_build
+from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.losses import total_loss
 from trainer.models.projectors import build_projector
 from trainer.models.tiny import tiny_tokenizer
@@ -46,7 +46,7 @@ def main() -> None:
 
     processor = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
     with tempfile.TemporaryDirectory() as out:
-        write_synthetic_build(out, args.batch, shard_size=args.batch, min_side=320, max_side=480)
+        random_field_build(out, args.batch, shard_size=args.batch, min_side=320, max_side=480)
         builder = PatchSampleBuilder(tok, ProcessorSpec.from_processor(processor), grid=24, max_caption_tokens=64)
         batch = PatchCollator(tok.pad_token_id)([builder(s) for s in iter_committed_samples(out)])
 

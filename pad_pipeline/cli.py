@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -16,7 +17,7 @@ from pad_pipeline.core.errors import PadError
 
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a manifest field, e.g. --set runner.workers=4 (repeatable)")
+                   help="override a manifest field, e.g. --set runner.annotators=4 (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,14 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest")
     p.add_argument("--out", help="output folder or fsspec URL (default: output.path of the manifest)")
     p.add_argument("--shards", help="only these planned shards, e.g. 0,3-5")
+    p.add_argument("--redo", help="rebuild these committed shards (e.g. the damaged ones `pad verify` names)")
     p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)")
     _add_set(p)
 
     p = sub.add_parser("status", help="shard states, samples, regions, failures of a build")
     p.add_argument("out")
 
-    p = sub.add_parser("verify", help="re-read every committed shard; non-zero on damage")
+    p = sub.add_parser("verify", help="re-read every committed shard; non-zero on damage or missing shards")
     p.add_argument("out")
+    p.add_argument("--allow-partial", action="store_true", help="planned shards not committed yet are no error")
 
     p = sub.add_parser("show", help="draw one sample's masks, boxes and tags")
     p.add_argument("out")
@@ -61,10 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _annotate(args: argparse.Namespace) -> int:
     from pad_pipeline.annotate.config import load_annotate_config
-    from pad_pipeline.ray.driver import run_annotate
 
     cfg = load_annotate_config(args.manifest, args.overrides)
-    summary = run_annotate(cfg, out=args.out, shards=args.shards, address=args.address)
+    from pad_pipeline.ray.driver import run_annotate  # after the manifest validates: a typo fails without Ray
+    summary = run_annotate(cfg, out=args.out, shards=args.shards, address=args.address, redo=args.redo)
     print(f"[pad] done in {summary.seconds:.1f}s: {len(summary.committed)} shards committed now, "
           f"{summary.skipped} already committed; {summary.samples} samples, {summary.regions} regions, "
           f"{summary.failures} image failures -> {summary.out}", file=sys.stderr)
@@ -85,14 +88,19 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from pad_pipeline.tools.status import verify_build
+    from pad_pipeline.tools.status import repair_command, verify_build
 
     report = verify_build(args.out)
     for problem in report.problems:
         print(f"damaged: {problem}")
-    print(json.dumps({"shards_checked": report.shards_checked, "samples": report.samples,
-                      "masks": report.masks, "problems": len(report.problems)}))
-    return 1 if report.problems else 0
+    print(json.dumps(report.summary()))
+    if report.damaged:
+        print(f"pad: error: {len(report.damaged)} damaged shard(s); rebuild exactly those with: "
+              f"{repair_command(args.out, report.damaged)}", file=sys.stderr)
+    if report.missing and not args.allow_partial:
+        print(f"pad: error: {len(report.missing)} of {report.planned} planned shards are not committed; "
+              "rerun `pad annotate` to finish them, or pass --allow-partial", file=sys.stderr)
+    return 1 if report.problems or (report.missing and not args.allow_partial) else 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -144,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pad: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pad status OUT | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def write_manifest(path: Path, source_dir: Path, out: Path, shard_size: int = 3,
         "source": {"kind": "image_dir", "path": str(source_dir)},
         "output": {"path": str(out), "shard_size": shard_size},
         "models": {"preset": "tiny-random"},
-        "runner": {"workers": 1, "batch_size": 4, "torch_threads": 1, **runner},
+        "runner": {"annotators": 1, "batch_size": 4, "torch_threads": 1, **runner},
     }
     path.write_text(yaml.safe_dump(manifest))
     return path
@@ -107,8 +107,8 @@ def build_contents(out: Path) -> tuple[list[str], dict[str, str]]:
 
     failures: dict[str, str] = {}
     for record in committed_records(str(out)).values():
-        failures.update(record["failures"])
-    ids = [s.record["image_id"] for s in iter_committed_samples(str(out))]
+        failures.update(record.failures)
+    ids = [s.record.image_id for s in iter_committed_samples(str(out))]
     return ids, failures
 
 

@@ -15,13 +15,12 @@ launch: {mode: ray, num_workers: 8}
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pad_pipeline.core.config import ConfigModel, load_config
-
-TINY = "tiny-random"
+from pad_pipeline.core.config import ConfigModel, get_dotted, load_config
+from trainer.models.registry import PROJECTORS
 
 
 class VisionConfig(ConfigModel):
@@ -39,10 +38,15 @@ class LlmConfig(ConfigModel):
 
 
 class ProjectorConfig(ConfigModel):
-    kind: Literal["linear", "mlp2x_gelu", "c_abstractor"] = "mlp2x_gelu"
+    kind: str = Field("mlp2x_gelu", description=f"one of {', '.join(PROJECTORS.names())}")
     num_tokens: int = Field(256, ge=1, description="c_abstractor: output tokens (a square number)")
     depth: int = Field(3, ge=0, description="c_abstractor: residual blocks before and after pooling")
     hidden_size: int | None = Field(None, ge=1, description="c_abstractor: conv width (default: vision width)")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return PROJECTORS.check(kind, "model.projector.kind")
 
 
 class ModelConfig(ConfigModel):
@@ -51,16 +55,23 @@ class ModelConfig(ConfigModel):
     projector: ProjectorConfig = ProjectorConfig()
 
 
-class DataConfig(ConfigModel):
-    path: str = Field("out/pad", description="a PAD build (local folder or fsspec URL); committed shards only")
+class PatchSampleConfig(ConfigModel):
+    """How a PAD sample becomes vision tokens and regions: shared by `pad pretrain`'s and `pad analyze`'s
+    `data` sections, so training and measurement read samples by the one definition."""
+
     image_aspect: Literal["crop", "pad"] = Field(
         "crop", description="crop: the CLIP processor's resize + centre crop (LLaVA-1.5 pretraining); "
                             "pad: LLaVA's expand-to-square with the mean colour first")
-    min_coverage: float = Field(0.5, gt=0.0, le=1.0, description="part of a token's area a mask must cover")
+    min_coverage: float = Field(0.5, gt=0.0, le=1.0, description="part of a token's area a mask must cover "
+                                                                  "(paper: half the patch)")
+    max_regions: int = Field(64, ge=1, description="labels kept per sample (in record order)")
+
+
+class DataConfig(PatchSampleConfig):
+    path: str = Field("out/pad", description="a PAD build (local folder or fsspec URL); committed shards only")
     shuffle: bool = True
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes per rank")
     prefetch_factor: int = Field(4, ge=1)
-    max_regions: int = Field(64, ge=1, description="labels kept per sample (in record order)")
 
 
 class TrainConfig(ConfigModel):
@@ -127,16 +138,10 @@ RESUME_FIELDS = ("model", "data.path", "data.image_aspect", "data.min_coverage",
                  "train.lr", "train.weight_decay", "train.warmup_ratio", "train.beta_max", "launch.num_workers")
 
 
-def resume_identity(cfg: PretrainConfig) -> dict:
+def resume_identity(cfg: PretrainConfig) -> dict[str, Any]:
     """The values of RESUME_FIELDS, compared against a checkpoint's before resuming."""
     data = cfg.model_dump(mode="json")
-    out = {}
-    for dotted in RESUME_FIELDS:
-        node = data
-        for k in dotted.split("."):
-            node = node[k]
-        out[dotted] = node
-    return out
+    return {dotted: get_dotted(data, dotted) for dotted in RESUME_FIELDS}
 
 
 def load_pretrain_config(path: str | Path, overrides: Iterable[str] = ()) -> PretrainConfig:

@@ -13,8 +13,7 @@ import os
 import socket
 from typing import Any
 
-import torch
-
+from pad_pipeline.core import runtime
 from trainer import checkpoint
 from trainer.config import PretrainConfig
 from trainer.engine import read_deepspeed_json
@@ -83,7 +82,7 @@ def run_ray(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    use_gpu = torch.cuda.is_available() if cfg.launch.use_gpu is None else cfg.launch.use_gpu
+    use_gpu = runtime.use_gpu(cfg.launch.use_gpu)
     if not ray.is_initialized():
         ray.init(address=cfg.launch.address or os.environ.get("RAY_ADDRESS") or None)
     # A restart must pick up the newest checkpoint instead of refusing the non-empty output dir.

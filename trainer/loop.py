@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from pad_pipeline.core import runtime
 from pad_pipeline.core.config import config_dict, dump_resolved
 from pad_pipeline.core.errors import PadError
 from trainer import checkpoint
@@ -110,8 +111,8 @@ def train_worker(cfg: PretrainConfig, resume: bool | str = False,
                  deepspeed_json: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) the whole stage-1 schedule on this rank; `deepspeed_json` overrides reading
     `train.deepspeed` (Ray workers get the driver's copy)."""
-    torch.set_flush_denormal(True)
-    use_gpu = torch.cuda.is_available() if cfg.launch.use_gpu is None else cfg.launch.use_gpu
+    runtime.prepare_cpu_threads()
+    use_gpu = runtime.use_gpu(cfg.launch.use_gpu)
     init_distributed("nccl" if use_gpu else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     if world != cfg.launch.num_workers:

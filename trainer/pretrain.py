@@ -9,14 +9,16 @@ from __future__ import annotations
 import sys
 
 from pad_pipeline.core.errors import PadError
-from trainer import checkpoint
 from trainer.config import load_pretrain_config
-from trainer.data.pad_stream import list_shards
-from trainer.launch import launch, resolve_mode
 
 
 def run(manifest: str, overrides: list[str], resume: bool = False) -> int:
     cfg = load_pretrain_config(manifest, overrides)
+    # Imported once the manifest validates, so a bad one fails in well under two seconds (no torch yet).
+    from trainer import checkpoint
+    from trainer.data.pad_stream import list_shards
+    from trainer.launch import launch, resolve_mode
+
     latest = checkpoint.latest_checkpoint(cfg.train.output_dir)
     if resume and latest is None:
         raise PadError(f"{cfg.train.output_dir}: no complete checkpoint to resume from (drop --resume)")

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from pad_pipeline.annotate.config import ModelsConfig
-from pad_pipeline.annotate.models.base import prepare_cpu_threads, resolve_device
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.stages.base import Stage
 from pad_pipeline.annotate.stages.detect import DetectStage
@@ -26,6 +25,7 @@ from pad_pipeline.annotate.stages.encode import EncodeStage
 from pad_pipeline.annotate.stages.nms import NmsStage
 from pad_pipeline.annotate.stages.segment import SegmentStage
 from pad_pipeline.annotate.stages.tag import TagStage
+from pad_pipeline.core.runtime import prepare_cpu_threads, resolve_device, set_seed
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ class Annotator:
         self.timings = ChainTimings()
 
     def setup(self) -> "Annotator":
-        self.device = resolve_device(self.models.device)
+        self.device = resolve_device(self.models.device, "models.device")
         if self.device.type == "cpu":
             prepare_cpu_threads()
-        torch.manual_seed(self.models.seed)
+        set_seed(self.models.seed)
         for stage in self.stages:
             stage.setup(self.device)
         return self
@@ -73,7 +73,13 @@ class Annotator:
         self.timings = ChainTimings()
 
     def provenance(self) -> dict[str, Any]:
+        """What each stage loaded (fixed once set up): the shard records' `models`."""
         return {s.name: s.provenance() for s in self.stages if s.provenance()}
+
+    def stats(self) -> dict[str, Any]:
+        """What each stage counted since set-up, warm-up included (e.g. the detector's text-cache
+        reuse and dropped tags); stages with nothing to report are left out."""
+        return {s.name: s.stats() for s in self.stages if s.stats()}
 
     def _run(self, images: Sequence[np.ndarray]) -> list[ImageAnnotation]:
         batch: dict[str, list[Any]] = {"image": list(images)}
@@ -86,7 +92,7 @@ class Annotator:
                 self.timings.add(stage.name, time.perf_counter() - t0)
         self.timings.images += len(images)
         return [ImageAnnotation(t.tags, [round(float(s), 4) for s in t.scores], labels, empty)
-                for t, labels, empty in zip(batch["tags"], batch["labels"], batch["empty_masks"])]
+                for t, labels, empty in zip(batch["tags"], batch["labels"], batch["empty_masks"], strict=True)]
 
     def annotate(self, images: Sequence[np.ndarray]) -> list[ImageAnnotation]:
         if not images:
@@ -106,5 +112,6 @@ class Annotator:
                 return [ImageAnnotation(failure=f"model_error: {type(batch_error).__name__}: {batch_error}"[:300])]
             results = [self.annotate([im])[0] for im in images]
             if all(r.failure and r.failure.startswith("model_error") for r in results):
-                raise SystemicModelError(f"every image of a batch of {len(images)} failed: {batch_error!r}")
+                raise SystemicModelError(f"every image of a batch of {len(images)} failed: "
+                                         f"{batch_error!r}") from batch_error
             return results

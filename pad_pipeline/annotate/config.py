@@ -1,30 +1,40 @@
-"""Schema of an annotation manifest (`pad annotate MANIFEST`), with model presets.
+"""Schema of an annotation manifest (`pad annotate MANIFEST`), loaded by `load_annotate_config`.
 
 ```yaml
 source: {kind: llava_json, path: data/blip_laion_cc_sbu_558k.json, image_root: data/images}
 output: {path: s3://bucket/pad, shard_size: 1000}
 models: {preset: paper}          # or tiny-random; explicit fields override the preset
-runner: {workers: 8, gpus_per_worker: 1}
+runner: {annotators: 8, gpus_per_annotator: 1}
 ```
-A preset fills the `models` section first; whatever the manifest (or `--set`) says wins.
+A preset (`MODEL_PRESETS`, beside the model registries) fills the `models` section first; whatever the
+manifest (or `--set`) says wins. Every `kind` is checked against the registry that builds it as the
+manifest loads, so a typo fails before a plan is written or Ray starts.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Iterable, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from pad_pipeline.core.config import ConfigModel, apply_overrides, build_config, read_yaml
+from pad_pipeline.annotate.models.registry import DETECTORS, MODEL_PRESETS, SEGMENTERS, TAGGERS
+from pad_pipeline.annotate.sources import SOURCES
+from pad_pipeline.core.config import ConfigModel, load_config
 from pad_pipeline.core.errors import ConfigError
 
 
 class SourceConfig(ConfigModel):
-    kind: Literal["llava_json", "image_dir", "webdataset"]
+    kind: str = Field(description=f"one of {', '.join(SOURCES.names())}")
     path: str = Field(description="JSON file, image folder, tar URL/glob or brace pattern")
     image_root: str | None = Field(None, description="llava_json: folder the `image` fields are relative to")
     captions: str | None = Field(None, description="image_dir: optional JSONL of {file, caption}")
     limit: int | None = Field(None, ge=1, description="take only the first N items (a quick look)")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return SOURCES.check(kind, "source.kind")
 
 
 class OutputConfig(ConfigModel):
@@ -52,6 +62,11 @@ class TaggerConfig(ConfigModel):
     image_size: int = Field(384, ge=16)
     batch_size: int = Field(8, ge=1)
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return TAGGERS.check(kind, "models.tagger.kind")
+
 
 class DetectorConfig(ConfigModel):
     kind: str = "grounding_dino"
@@ -62,6 +77,11 @@ class DetectorConfig(ConfigModel):
     max_text_tokens: int = Field(256, ge=8, description="Grounding DINO's text limit; tags are chunked under it")
     batch_size: int = Field(4, ge=1)
     text_cache_size: int = Field(256, ge=0, description="prompt-chunk encodings kept for reuse (0: per batch only)")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return DETECTORS.check(kind, "models.detector.kind")
 
 
 class NmsConfig(ConfigModel):
@@ -76,6 +96,11 @@ class SegmenterConfig(ConfigModel):
     batch_size: int = Field(4, ge=1)
     mask_threshold: float = 0.0
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return SEGMENTERS.check(kind, "models.segmenter.kind")
+
 
 class ModelsConfig(ConfigModel):
     preset: str | None = None
@@ -89,12 +114,14 @@ class ModelsConfig(ConfigModel):
 
 
 class RunnerConfig(ConfigModel):
-    workers: int | None = Field(None, ge=1, description="annotator actors; default one per GPU, else 1")
-    gpus_per_worker: float = Field(1.0, ge=0.0)
-    cpus_per_worker: float = Field(1.0, ge=0.0)
+    annotators: int | None = Field(None, ge=1, description="annotator actors (one model chain each); "
+                                                            "default one per GPU, else 1")
+    gpus_per_annotator: float = Field(1.0, ge=0.0)
+    cpus_per_annotator: float = Field(1.0, ge=0.0)
     torch_threads: int | None = Field(None, ge=1, description="intra-op threads per actor (CPU)")
-    cpus_per_shard_task: float = Field(0.5, gt=0.0, description="CPUs of each shard worker (decode, encode, write)")
-    shard_tasks_per_worker: int = Field(2, ge=1, description="shard workers (one shard each at a time) per annotator actor")
+    cpus_per_shard_worker: float = Field(0.5, gt=0.0, description="CPUs of each shard worker (decode, encode, write)")
+    shard_workers_per_annotator: int = Field(2, ge=1, description="shard workers (one shard each at a time) "
+                                                                  "per annotator actor")
     batch_size: int = Field(8, ge=1, description="images per actor call")
     shard_retries: int = Field(2, ge=0)
     actor_restarts: int = Field(3, ge=0)
@@ -105,6 +132,16 @@ class RunnerConfig(ConfigModel):
     fault_pause_before_commit_s: float = Field(0.0, ge=0.0, description="testing: pause between tar and record")
 
 
+# The runner's fields before they were named after what they count (issue 11).
+RENAMED_RUNNER_FIELDS = {
+    "workers": "annotators",
+    "gpus_per_worker": "gpus_per_annotator",
+    "cpus_per_worker": "cpus_per_annotator",
+    "shard_tasks_per_worker": "shard_workers_per_annotator",
+    "cpus_per_shard_task": "cpus_per_shard_worker",
+}
+
+
 class AnnotateConfig(ConfigModel):
     source: SourceConfig
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -112,28 +149,19 @@ class AnnotateConfig(ConfigModel):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
+    RENAMED = {f"runner.{old}": f"runner.{new}" for old, new in RENAMED_RUNNER_FIELDS.items()}
 
-# The paper preset: RAM++ Swin-L, grounding-dino-tiny, sam-vit-huge, Grounded-SAM's RAM thresholds.
-MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny-random": {
-        "tagger": {"kind": "clip", "checkpoint": "tiny-random", "threshold": 0.0, "max_tags": 6},
-        "detector": {"kind": "grounding_dino", "checkpoint": "tiny-random", "box_threshold": 0.0,
-                     "text_threshold": 0.0},
-        "segmenter": {"kind": "sam", "checkpoint": "tiny-random"},
-        "nms": {"iou_threshold": 0.5, "max_boxes": 8},
-        "dtype": "float32",
-    },
-    "paper": {
-        "tagger": {"kind": "ram_plus", "checkpoint": "checkpoints/ram_plus_swin_large_14m.pth",
-                   "tag_list": "checkpoints/ram_tag_list.txt",
-                   "tag_thresholds": "checkpoints/ram_tag_list_threshold.txt", "image_size": 384},
-        "detector": {"kind": "grounding_dino", "checkpoint": "IDEA-Research/grounding-dino-tiny",
-                     "box_threshold": 0.25, "text_threshold": 0.2},
-        "segmenter": {"kind": "sam", "checkpoint": "facebook/sam-vit-huge"},
-        "nms": {"iou_threshold": 0.5},
-        "dtype": "bfloat16",
-    },
-}
+    @classmethod
+    def apply_presets(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Fill `models` from `models.preset`; the manifest's own fields win."""
+        models = data.get("models")
+        if not isinstance(models, dict) or models.get("preset") is None:
+            return data
+        preset = models["preset"]
+        if not isinstance(preset, str) or preset not in MODEL_PRESETS:
+            raise ConfigError(f"field 'models.preset': unknown preset {preset!r}; "
+                              f"valid: {', '.join(sorted(MODEL_PRESETS))}")
+        return {**data, "models": _deep_merge(MODEL_PRESETS[preset], models)}
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -143,17 +171,6 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve_presets(data: dict[str, Any], source: str) -> dict[str, Any]:
-    models = data.get("models") or {}
-    preset = models.get("preset")
-    if preset is None:
-        return data
-    if preset not in MODEL_PRESETS:
-        raise ConfigError(f"{source}: field 'models.preset': unknown preset {preset!r}; "
-                          f"valid: {', '.join(sorted(MODEL_PRESETS))}")
-    return {**data, "models": _deep_merge(MODEL_PRESETS[preset], models)}
-
-
-def load_annotate_config(path: str, overrides: list[str] | tuple[str, ...] = ()) -> AnnotateConfig:
-    data = apply_overrides(read_yaml(path), overrides)
-    return build_config(resolve_presets(data, str(path)), AnnotateConfig, source=str(path))
+def load_annotate_config(path: str | Path, overrides: Iterable[str] = ()) -> AnnotateConfig:
+    """The validated annotation manifest at `path` with `--set` overrides and presets applied."""
+    return load_config(path, overrides, AnnotateConfig)

@@ -1,8 +1,9 @@
 """Image intake: bytes -> an 8-bit RGB array and the stored JPEG, or a named failure.
 
-Every input ends as a `DecodedImage` or an `IntakeFailure` with one of the reasons below; nothing
-raises. Deliberate conversions: EXIF orientation is applied; CMYK, palette, grayscale and 16-bit
-images become 8-bit RGB (16-bit by dropping the low byte); transparency is composited on white.
+Every input ends as a `DecodedImage` or an `IntakeFailure` naming why (`empty_file`, `not_an_image`,
+`decode_error`, `truncated`, `too_large`, `too_small`, `unsupported_mode`); nothing raises.
+Deliberate conversions: EXIF orientation is applied; CMYK, palette, grayscale and 16-bit images
+become 8-bit RGB (16-bit by dropping the low byte); transparency is composited on white.
 The stored image is the annotated one: an RGB JPEG without orientation tag is kept byte-for-byte,
 anything else is re-encoded and the re-encoded pixels are what the models see.
 """
@@ -18,10 +19,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pad_pipeline.annotate.config import IntakeConfig
 
-FAILURE_REASONS = (
-    "empty_file", "not_an_image", "decode_error", "truncated", "too_large", "too_small",
-    "unsupported_mode", "read_error",
-)
 _EXIF_ORIENTATION = 0x0112
 
 

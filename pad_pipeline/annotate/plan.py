@@ -10,47 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+import yaml
 
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.annotate.sources import SourceItem, list_items
+from pad_pipeline.annotate.sources import SourceItem, list_items, probe_source
 from pad_pipeline.core import storage
 from pad_pipeline.core.config import config_hash
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.keys import unique_keys
-
-PLAN_VERSION = 1
-
-
-@dataclass(frozen=True)
-class PlannedInput:
-    image_id: str
-    caption: str
-    location: str
-    key: str
-
-
-@dataclass
-class Plan:
-    out: str
-    source_fingerprint: str
-    config_hash: str
-    shard_size: int
-    num_items: int
-    num_shards: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"version": PLAN_VERSION, "source_fingerprint": self.source_fingerprint,
-                "config_hash": self.config_hash, "shard_size": self.shard_size,
-                "num_items": self.num_items, "num_shards": self.num_shards}
-
-    def inputs_url(self, index: int) -> str:
-        return storage.join(self.out, "plan", f"pad-{index:06d}.jsonl")
-
-    def shard_inputs(self, index: int) -> list[PlannedInput]:
-        lines = storage.read_bytes(self.inputs_url(index)).decode("utf-8").splitlines()
-        return [PlannedInput(**json.loads(line)) for line in lines if line]
+from pad_pipeline.dataset.layout import BuildLayout
+from pad_pipeline.dataset.reader import committed_records, load_plan
+from pad_pipeline.dataset.records import Plan, PlannedInput
+from pad_pipeline.dataset.writer import write_plan
 
 
 def annotation_config_hash(cfg: AnnotateConfig) -> str:
@@ -69,66 +44,81 @@ def source_fingerprint(kind: str, items: list[SourceItem]) -> str:
     return h.hexdigest()
 
 
-def _check_resume(existing: dict[str, Any], plan: Plan, plan_url: str) -> None:
-    if existing.get("source_fingerprint") != plan.source_fingerprint:
-        raise PadError(f"{plan_url}: this build was planned from a different source "
-                       f"({existing.get('num_items')} items then, {plan.num_items} now); "
-                       "use a new --out or restore the original source")
-    if existing.get("shard_size") != plan.shard_size:
-        raise PadError(f"{plan_url}: planned with output.shard_size={existing.get('shard_size')}, "
-                       f"not {plan.shard_size}; keep the original shard size or use a new --out")
-    if existing.get("config_hash") != plan.config_hash:
-        raise PadError(f"{plan_url}: planned with another annotation config (hash "
-                       f"{existing.get('config_hash')} != {plan.config_hash}); see OUT/config.yaml "
-                       "for the original, or use a new --out")
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
 
 
-def make_or_resume_plan(cfg: AnnotateConfig, out: str) -> Plan:
-    """Plan the build at `out`, or check that the existing plan matches and reuse it."""
+def changed_fields(out: str, cfg: AnnotateConfig) -> list[str]:
+    """`field: then -> now` for each field that decides the build and differs from `OUT/config.yaml`."""
+    url = BuildLayout(out).config
+    try:
+        then = _flatten(yaml.safe_load(storage.read_bytes(url)) or {})
+    except (FileNotFoundError, yaml.YAMLError):
+        return []
+    now = _flatten(cfg.model_dump(mode="json"))
+    decides = ("source.", "output.shard_size", "output.jpeg_quality", "intake.", "models.")
+    return [f"{k}: {then.get(k)!r} then, {now.get(k)!r} now" for k in sorted(set(then) | set(now))
+            if k.startswith(decides) and k != "models.detector.text_cache_size" and then.get(k) != now.get(k)]
+
+
+def resume_problem(existing: Plan, plan: Plan) -> str | None:
+    """Why the plan at `existing.out` cannot be resumed with `plan`, or None when it can."""
+    if existing.source_fingerprint != plan.source_fingerprint:
+        return f"a different source ({existing.num_items} items then, {plan.num_items} now)"
+    if existing.shard_size != plan.shard_size:
+        return f"output.shard_size={existing.shard_size}, not {plan.shard_size}"
+    if existing.config_hash != plan.config_hash:
+        return f"another annotation config (hash {existing.config_hash} != {plan.config_hash})"
+    return None
+
+
+def _check_resume(cfg: AnnotateConfig, existing: Plan, plan: Plan, stream: TextIO) -> bool:
+    """True when the existing plan is reused; False when it may be replaced (nothing was committed
+    under it); a one-line PadError naming the changed fields otherwise."""
+    problem = resume_problem(existing, plan)
+    if problem is None:
+        return True
+    changed = changed_fields(plan.out, cfg)
+    detail = f"; changed: {'; '.join(changed)}" if changed else ""
+    if not committed_records(plan.out):
+        print(f"[pad] {plan.out}: re-planning; the old plan ({problem}) has no committed shard{detail}",
+              file=stream, flush=True)
+        return False
+    raise PadError(f"{existing.out}: this build was planned with {problem}{detail}; restore the original "
+                   "settings (see OUT/config.yaml) or use a new --out")
+
+
+def make_or_resume_plan(cfg: AnnotateConfig, out: str, validate: Callable[[Plan], None] | None = None,
+                        stream: TextIO | None = None) -> Plan:
+    """Plan the build at `out`, or check that the existing plan matches and reuse it.
+
+    `validate(plan)` runs before anything is written (e.g. a shard selection checked against the plan);
+    a source none of whose probed locations can be read is refused before anything is written too.
+    """
+    t0, stream = time.time(), stream or sys.stderr
+    print(f"[pad] planning {out} from {cfg.source.kind} source {cfg.source.path} ...", file=stream, flush=True)
     items = list_items(cfg.source)
     if not items:
         raise PadError(f"{cfg.source.path}: the source has no images")
+    probe_source(cfg.source, items)
     size = cfg.output.shard_size
     plan = Plan(out, source_fingerprint(cfg.source.kind, items), annotation_config_hash(cfg), size,
                 len(items), (len(items) + size - 1) // size)
-    plan_url = storage.join(out, "plan.json")
-    if storage.exists(plan_url):
-        _check_resume(json.loads(storage.read_bytes(plan_url)), plan, plan_url)
-        if all(storage.exists(plan.inputs_url(i)) for i in range(plan.num_shards)):
+    if validate is not None:
+        validate(plan)
+    layout = BuildLayout(out)
+    if storage.exists(layout.plan) and _check_resume(cfg, load_plan(out), plan, stream):
+        if all(storage.exists(layout.plan_inputs(i)) for i in range(plan.num_shards)):
             return plan
-    keys = unique_keys(it.image_id for it in items)
-    for index in range(plan.num_shards):
-        lo, hi = index * size, min(len(items), (index + 1) * size)
-        lines = [json.dumps({**items[i].as_dict(), "key": keys[i]}, ensure_ascii=False) for i in range(lo, hi)]
-        storage.write_bytes(plan.inputs_url(index), ("\n".join(lines) + "\n").encode("utf-8"))
-    storage.write_bytes(plan_url, json.dumps(plan.as_dict(), indent=1).encode())
+    write_plan(plan, [PlannedInput(it.image_id, it.caption, it.location, key)
+                      for it, key in zip(items, unique_keys(it.image_id for it in items), strict=True)])
+    print(f"[pad] planned {plan.num_items} images in {plan.num_shards} shards ({time.time() - t0:.1f}s)",
+          file=stream, flush=True)
     return plan
 
 
-def load_plan(out: str) -> Plan:
-    plan_url = storage.join(out, "plan.json")
-    if not storage.exists(plan_url):
-        raise PadError(f"{plan_url}: no plan here; is this a PAD build folder?")
-    d = json.loads(storage.read_bytes(plan_url))
-    return Plan(out, d["source_fingerprint"], d["config_hash"], d["shard_size"], d["num_items"], d["num_shards"])
-
-
-def parse_shard_selection(text: str, num_shards: int) -> list[int]:
-    """`0,3-5` -> [0, 3, 4, 5]; out-of-range numbers are an error naming them."""
-    chosen: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                chosen.update(range(lo, hi + 1))
-            else:
-                chosen.add(int(part))
-        except ValueError:
-            raise PadError(f"--shards {text!r}: expected numbers and ranges like 0,3-5") from None
-    bad = sorted(i for i in chosen if not 0 <= i < num_shards)
-    if bad:
-        raise PadError(f"--shards: {bad} out of range; the plan has shards 0-{num_shards - 1}")
-    return sorted(chosen)

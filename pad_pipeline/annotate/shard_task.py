@@ -10,18 +10,54 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.intake import IntakeFailure, decode_image
-from pad_pipeline.annotate.plan import Plan, PlannedInput
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.sources import fetch_bytes
-from pad_pipeline.dataset.writer import Sample, write_shard
+from pad_pipeline.dataset.reader import read_shard_inputs
+from pad_pipeline.dataset.records import Label, Plan, PlannedInput, Sample, SampleRecord, ShardRecord
+from pad_pipeline.dataset.writer import write_shard
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What a shard task returns to the driver: the committed record, and the CPU seconds the task spent
+    (fetch, decode, tar, write) for the driver's accounting only."""
+
+    record: ShardRecord
+    task_cpu_seconds: float
+
 
 AnnotateBatches = Callable[[Iterable[list[np.ndarray]]], Iterator[list[ImageAnnotation]]]
+
+
+READ_ERROR = "read_error"
+
+
+class ShardReadError(RuntimeError):
+    """Not one input of a shard could be read: the source is unreachable, not the images bad. The shard
+    fails (and is retried or recorded) instead of being committed as a shard of read errors."""
+
+
+class FailureLog:
+    """image_id -> reason for the inputs that did not become samples. An image listed twice in a shard
+    is two inputs: a repeated id is recorded as `image_id#2`, `#3`..., so every input is counted."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
+        self.read_errors = 0
+
+    def add(self, image_id: str, reason: str) -> None:
+        name, n = image_id, 1
+        while name in self.reasons:
+            n += 1
+            name = f"{image_id}#{n}"
+        self.reasons[name] = reason
+        self.read_errors += reason.startswith(READ_ERROR)
 
 
 class LazyDecoder:
@@ -35,7 +71,7 @@ class LazyDecoder:
         self.inputs, self.raw, self.cfg = inputs, raw, cfg
         # A location listed twice (the same image under two ids) keeps its bytes until its last use.
         self.uses_left = Counter(inp.location for inp in inputs)
-        self.failures: dict[str, str] = {}
+        self.failures = FailureLog()
         self.kept: list[tuple[PlannedInput, bytes, tuple[int, int]]] = []  # (input, jpeg, (w, h))
         self.decode_seconds = 0.0
 
@@ -43,11 +79,11 @@ class LazyDecoder:
         self.uses_left[inp.location] -= 1
         data = self.raw.get(inp.location) if self.uses_left[inp.location] else self.raw.pop(inp.location, None)
         if isinstance(data, Exception) or data is None:
-            self.failures[inp.image_id] = f"read_error: {type(data).__name__}: {data}"[:300]
+            self.failures.add(inp.image_id, f"{READ_ERROR}: {type(data).__name__}: {data}"[:300])
             return None
         result = decode_image(data, self.cfg.intake, self.cfg.output.jpeg_quality)
         if isinstance(result, IntakeFailure):
-            self.failures[inp.image_id] = result.reason
+            self.failures.add(inp.image_id, f"{result.reason}: {result.detail}" if result.detail else result.reason)
             return None
         h, w = result.pixels.shape[:2]
         self.kept.append((inp, result.jpeg, (int(w), int(h))))
@@ -82,21 +118,21 @@ def warm_up(cfg: AnnotateConfig) -> None:
     Image.new("RGB", (64, 64), (127, 127, 127)).save(buf, format="JPEG")
     decoded = decode_image(buf.getvalue(), cfg.intake, cfg.output.jpeg_quality)
     if not isinstance(decoded, IntakeFailure):
-        sample = Sample("warm", decoded.jpeg, {"image_id": "warm"})
+        sample = Sample("warm", decoded.jpeg, SampleRecord("warm", [64, 64], "", [], []))
         build_tar([sample])
         build_index([sample], {"warm-failure": "decode_error"})
 
 
-def sample_record(inp: PlannedInput, size: tuple[int, int], ann: ImageAnnotation) -> dict[str, Any]:
-    return {"image_id": inp.image_id, "size": list(size), "caption": inp.caption,
-            "tags": ann.tags, "tag_scores": ann.tag_scores, "labels": ann.labels}
+def sample_record(inp: PlannedInput, size: tuple[int, int], ann: ImageAnnotation) -> SampleRecord:
+    labels = [lb if isinstance(lb, Label) else Label(**lb) for lb in ann.labels]
+    return SampleRecord(inp.image_id, list(size), inp.caption, ann.tags, labels, ann.tag_scores)
 
 
 def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches: AnnotateBatches,
-                  info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Annotate and commit shard `index` of `plan`; returns the shard record."""
+                  info: dict[str, Any] | None = None) -> ShardResult:
+    """Annotate and commit shard `index` of `plan`; returns its record and the task's CPU seconds."""
     t_start, cpu_start = time.perf_counter(), time.process_time()
-    inputs = plan.shard_inputs(index)
+    inputs = read_shard_inputs(plan, index)
     decoder = LazyDecoder(inputs, fetch_bytes(inp.location for inp in inputs), cfg)
     t_fetched = time.perf_counter()
     annotations: list[ImageAnnotation] = []
@@ -105,16 +141,19 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
     if len(annotations) != len(decoder.kept):
         raise RuntimeError(f"shard {index}: {len(annotations)} annotations for {len(decoder.kept)} images")
     t_annotated = time.perf_counter()
+    if inputs and decoder.failures.read_errors == len(inputs):
+        first = next(iter(decoder.failures.reasons.values()))
+        raise ShardReadError(f"shard {index}: none of its {len(inputs)} inputs could be read ({first})")
     failures = decoder.failures
     samples: list[Sample] = []
     empty_masks = 0
-    for (inp, jpeg, size), ann in zip(decoder.kept, annotations):
+    for (inp, jpeg, size), ann in zip(decoder.kept, annotations, strict=True):
         if ann.failure:
-            failures[inp.image_id] = ann.failure
+            failures.add(inp.image_id, ann.failure)
             continue
         empty_masks += ann.empty_masks
         samples.append(Sample(inp.key, jpeg, sample_record(inp, size, ann)))
-    reasons = Counter(r.split(":", 1)[0] for r in failures.values())
+    reasons = Counter(r.split(":", 1)[0] for r in failures.reasons.values())
     record_info = {
         "config_hash": plan.config_hash,
         "source_fingerprint": plan.source_fingerprint,
@@ -126,7 +165,6 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
     record_info["seconds"] = {"fetch": round(t_fetched - t_start, 3), "decode": round(decoder.decode_seconds, 3),
                               "annotate_and_decode": round(t_annotated - t_fetched, 3)}
     pause = cfg.runner.fault_pause_before_commit_s
-    record = write_shard(plan.out, index, samples, failures, record_info,
+    record = write_shard(plan.out, index, samples, failures.reasons, record_info,
                          before_commit=(lambda: time.sleep(pause)) if pause else None)
-    # CPU seconds of this task (fetch, decode, tar, write), for the driver's accounting only.
-    return {**record, "task_cpu_seconds": time.process_time() - cpu_start}
+    return ShardResult(record, time.process_time() - cpu_start)

@@ -1,9 +1,11 @@
-"""The one configuration system: YAML manifests -> pydantic models, with dotted overrides.
+"""The one configuration system: YAML manifests -> pydantic models, with dotted overrides and presets.
 
 Every command has a schema (a `ConfigModel` subclass). `load_config(path, overrides, Schema)` reads the
-manifest, applies `--set a.b=value` overrides (values parsed as YAML scalars), validates, and raises a
-one-line `ConfigError` naming the file and field on any mistake. `config_hash` is the identity of a
-resolved config (written into plans and shard records); `dump_resolved` writes it beside an output.
+manifest, applies `--set a.b=value` overrides (values parsed as YAML scalars), refuses renamed fields
+(`Schema.RENAMED`), fills presets (the `Schema.apply_presets` hook), validates, and raises a one-line
+`ConfigError` naming the file and field on any mistake. `get_dotted` / `set_dotted` are the one walk
+over "a.b.c" paths. `config_hash` is the identity of a resolved config (written into plans and shard
+records); `dump_resolved` writes it beside an output.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, ClassVar, Iterable, Mapping, TypeVar
 
 import fsspec
 import yaml
@@ -26,6 +28,42 @@ class ConfigModel(BaseModel):
     """Base of every schema: unknown keys are errors (a typo never silently falls back to a default)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    # Old dotted field -> its new name: a manifest still using the old one gets an error naming the new.
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def apply_presets(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Hook: fill a raw manifest from named presets before it is validated (no presets here)."""
+        return data
+
+
+def _keys(dotted: str) -> list[str]:
+    keys = [k for k in dotted.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"empty field name {dotted!r}")
+    return keys
+
+
+def get_dotted(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value at `a.b.c` in nested mappings; `KeyError(dotted)` when some level is absent."""
+    node: Any = data
+    for k in _keys(dotted):
+        if not isinstance(node, Mapping) or k not in node:
+            raise KeyError(dotted)
+        node = node[k]
+    return node
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in nested dicts, creating missing levels; a level that is not a mapping is an error."""
+    keys = _keys(dotted)
+    node = data
+    for depth, k in enumerate(keys[:-1], start=1):
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(keys[:depth])} is not a mapping")
+    node[keys[-1]] = value
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -51,17 +89,21 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key.sub=value")
         dotted, raw = item.split("=", 1)
-        keys = [k for k in dotted.strip().split(".") if k]
-        if not keys:
-            raise ConfigError(f"override {item!r}: empty key")
-        node = out
-        for k in keys[:-1]:
-            nxt = node.setdefault(k, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"override {item!r}: {k} is not a mapping")
-            node = nxt
-        node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            set_dotted(out, dotted, yaml.safe_load(raw) if raw.strip() else "")
+        except ConfigError as e:
+            raise ConfigError(f"override {item!r}: {e}") from None
     return out
+
+
+def check_renamed(data: Mapping[str, Any], renamed: Mapping[str, str]) -> None:
+    """A one-line error for the first old field name still present in `data`."""
+    for old, new in renamed.items():
+        try:
+            get_dotted(data, old)
+        except KeyError:
+            continue
+        raise ConfigError(f"field '{old}' was renamed to '{new}'")
 
 
 def _format_validation_error(source: str, err: ValidationError) -> str:
@@ -72,11 +114,15 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
 
 
 def build_config(data: dict[str, Any], schema: type[T], source: str = "config") -> T:
-    """Validate a plain mapping against `schema`, with a one-line error naming the field."""
+    """Validate a plain mapping against `schema` (renamed fields, presets, then fields), with a one-line
+    error naming `source` and the field."""
     try:
-        return schema.model_validate(data)
+        check_renamed(data, schema.RENAMED)
+        return schema.model_validate(schema.apply_presets(data))
     except ValidationError as e:
         raise ConfigError(_format_validation_error(source, e)) from None
+    except ConfigError as e:  # from a hook, or a registry check that pydantic lets through unwrapped
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def load_config(path: str | Path, overrides: Iterable[str], schema: type[T]) -> T:

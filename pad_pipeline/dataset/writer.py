@@ -1,8 +1,8 @@
 """Writing one shard of a PAD build: reproducible tar, parquet index, and the record that commits it.
 
-`write_shard` is the only writer of shard files. Order matters and is the commit protocol:
-`pad-NNNNNN.tar` -> `pad-NNNNNN.parquet` -> `pad-NNNNNN.json` (the record, holding the tar's sha256).
-A shard exists for readers only once its record exists and matches its tar (see `pad_pipeline.dataset.reader`).
+`write_shard` is the only writer of shard files, `write_plan` the only writer of a plan. Order matters and is the commit protocol:
+tar -> parquet index -> shard record (holding the tar's sha256), names from `dataset.layout`. A shard
+exists for readers only once its record exists and matches its tar (the rule is `dataset.reader`'s).
 Tars are byte-reproducible: members sorted by key, fixed mtime/owner/mode, no PAX timestamps.
 """
 
@@ -12,34 +12,17 @@ import hashlib
 import io
 import json
 import tarfile
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pad_pipeline.core import storage
+from pad_pipeline.dataset.layout import BuildLayout, tar_name
+from pad_pipeline.dataset.records import Plan, PlannedInput, Sample, ShardRecord
 
 # 2020-01-01T00:00:00Z: fixed so the same input gives byte-identical tars.
 FIXED_MTIME = 1577836800
-RECORD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One annotated image: its key, the stored JPEG bytes and the sample record (DESIGN.md)."""
-
-    key: str
-    image: bytes
-    record: dict[str, Any]
-
-
-def shard_name(index: int) -> str:
-    return f"pad-{index:06d}"
-
-
-def encode_record(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
@@ -57,7 +40,7 @@ def build_tar(samples: Iterable[Sample]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for s in sorted(samples, key=lambda s: s.key):
-            for name, data in ((f"{s.key}.jpg", s.image), (f"{s.key}.json", encode_record(s.record))):
+            for name, data in ((f"{s.key}.jpg", s.image), (f"{s.key}.json", s.record.encode())):
                 info, fileobj = _tar_member(name, data)
                 tar.addfile(info, fileobj)
     return buf.getvalue()
@@ -65,25 +48,14 @@ def build_tar(samples: Iterable[Sample]) -> bytes:
 
 def build_index(samples: list[Sample], failures: dict[str, str]) -> bytes:
     """Parquet index of a shard: one row per input image, with its status (ok or the failure reason)."""
-    rows_key, rows_id, rows_status, rows_labels, rows_tags = [], [], [], [], []
-    for s in sorted(samples, key=lambda s: s.key):
-        rows_key.append(s.key)
-        rows_id.append(s.record.get("image_id", ""))
-        rows_status.append("ok")
-        rows_labels.append(len(s.record.get("labels", [])))
-        rows_tags.append(list(s.record.get("tags", [])))
-    for image_id in sorted(failures):
-        rows_key.append(None)
-        rows_id.append(image_id)
-        rows_status.append(failures[image_id])
-        rows_labels.append(0)
-        rows_tags.append([])
+    ordered = sorted(samples, key=lambda s: s.key)
+    failed = sorted(failures)
     table = pa.table({
-        "key": pa.array(rows_key, pa.string()),
-        "image_id": pa.array(rows_id, pa.string()),
-        "status": pa.array(rows_status, pa.string()),
-        "num_labels": pa.array(rows_labels, pa.int32()),
-        "tags": pa.array(rows_tags, pa.list_(pa.string())),
+        "key": pa.array([s.key for s in ordered] + [None] * len(failed), pa.string()),
+        "image_id": pa.array([s.record.image_id for s in ordered] + failed, pa.string()),
+        "status": pa.array(["ok"] * len(ordered) + [failures[i] for i in failed], pa.string()),
+        "num_labels": pa.array([len(s.record.labels) for s in ordered] + [0] * len(failed), pa.int32()),
+        "tags": pa.array([list(s.record.tags) for s in ordered] + [[]] * len(failed), pa.list_(pa.string())),
     })
     buf = io.BytesIO()
     pq.write_table(table, buf)
@@ -91,33 +63,39 @@ def build_index(samples: list[Sample], failures: dict[str, str]) -> bytes:
 
 
 def write_shard(out: str, index: int, samples: list[Sample], failures: dict[str, str],
-                info: dict[str, Any], before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
+                info: dict[str, Any], before_commit: Callable[[], None] | None = None) -> ShardRecord:
     """Write shard `index` of the build at `out` and commit it by writing its record last.
 
-    `failures` maps image_id -> reason for inputs that did not become samples; `info` is merged into
-    the record (config hash, plan fingerprint, model provenance, timings...). `before_commit` runs
-    between the data files and the record (fault-injection tests use it). Returns the record.
+    `failures` maps image_id -> reason for inputs that did not become samples; `info` fills the
+    record's provenance fields (`ShardRecord` fields by name, anything else into `extra`).
+    `before_commit` runs between the data files and the record (fault-injection tests use it).
     """
     keys = [s.key for s in samples]
     if len(set(keys)) != len(keys):
         raise ValueError(f"shard {index}: duplicate sample keys")
-    name = shard_name(index)
+    layout = BuildLayout(out)
     tar_bytes = build_tar(samples)
-    storage.write_bytes(storage.join(out, f"{name}.tar"), tar_bytes)
-    storage.write_bytes(storage.join(out, f"{name}.parquet"), build_index(samples, failures))
+    storage.write_bytes(layout.tar(index), tar_bytes)
+    storage.write_bytes(layout.index(index), build_index(samples, failures))
     if before_commit is not None:
         before_commit()
-    record = {
-        "version": RECORD_VERSION,
-        "shard": index,
-        "tar": f"{name}.tar",
-        "sha256": hashlib.sha256(tar_bytes).hexdigest(),
-        "bytes": len(tar_bytes),
-        "num_samples": len(samples),
-        "num_failures": len(failures),
-        "num_regions": sum(len(s.record.get("labels", [])) for s in samples),
-        "failures": dict(sorted(failures.items())),
-        **info,
-    }
-    storage.write_bytes(storage.join(out, f"{name}.json"), json.dumps(record, indent=1).encode())
+    known = {k: info[k] for k in ("num_inputs", "config_hash", "source_fingerprint", "empty_masks_dropped",
+                                  "failure_counts") if k in info}
+    record = ShardRecord(shard=index, tar=tar_name(index), sha256=hashlib.sha256(tar_bytes).hexdigest(),
+                         bytes=len(tar_bytes), num_samples=len(samples),
+                         num_regions=sum(len(s.record.labels) for s in samples), failures=dict(failures),
+                         **known, extra={k: v for k, v in info.items() if k not in known})
+    storage.write_bytes(layout.record(index), record.encode())
     return record
+
+
+def write_plan(plan: Plan, inputs: list[PlannedInput]) -> None:
+    """Write each shard's input list, then `plan.json` (last: a plan exists once all its lists do)."""
+    if len(inputs) != plan.num_items:
+        raise ValueError(f"plan of {plan.num_items} items given {len(inputs)} inputs")
+    layout = BuildLayout(plan.out)
+    for index in range(plan.num_shards):
+        chunk = inputs[index * plan.shard_size:(index + 1) * plan.shard_size]
+        lines = [json.dumps(inp.to_json(), ensure_ascii=False) for inp in chunk]
+        storage.write_bytes(layout.plan_inputs(index), ("\n".join(lines) + "\n").encode("utf-8"))
+    storage.write_bytes(layout.plan, plan.encode())

@@ -55,7 +55,7 @@ class AnnotatorWorker:
         import resource
 
         return {"images": self.images_done, "last_progress": self.last_progress,
-                "stage_seconds": dict(self.annotator.timings.seconds),
+                "stage_seconds": dict(self.annotator.timings.seconds), "models": self.annotator.stats(),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
     def placement(self) -> dict[str, Any]:
@@ -72,8 +72,8 @@ def create_actors(cfg: AnnotateConfig, count: int, use_gpus: bool) -> list[Any]:
     r = cfg.runner
     actor_cls = ray.remote(AnnotatorWorker)
     options: dict[str, Any] = {
-        "num_cpus": r.cpus_per_worker,
-        "num_gpus": r.gpus_per_worker if use_gpus else 0,
+        "num_cpus": r.cpus_per_annotator,
+        "num_gpus": r.gpus_per_annotator if use_gpus else 0,
         "max_restarts": r.actor_restarts,
         "max_task_retries": r.actor_restarts,
         "max_concurrency": 4,

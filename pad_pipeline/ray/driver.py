@@ -20,11 +20,14 @@ from typing import Any, TextIO
 import ray
 
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.annotate.plan import Plan, make_or_resume_plan, parse_shard_selection
+from pad_pipeline.annotate.plan import make_or_resume_plan
+from pad_pipeline.core.ranges import parse_ranges, select
 from pad_pipeline.core import storage
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import committed_records
+from pad_pipeline.dataset.records import Plan
 from pad_pipeline.ray.annotator_actor import create_actors
 from pad_pipeline.ray.shard_actor import ShardWorkerFactory, ShardWorkerPool
 
@@ -64,24 +67,25 @@ def start_ray(cfg: AnnotateConfig, address: str | None) -> None:
                  include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
 
 
-def worker_count(cfg: AnnotateConfig) -> tuple[int, bool]:
+def annotator_count(cfg: AnnotateConfig) -> tuple[int, bool]:
     """How many annotator actors, and whether they take GPUs: one per GPU when the cluster has some."""
     gpus = float(ray.cluster_resources().get("GPU", 0))
-    use_gpus = gpus > 0 and cfg.runner.gpus_per_worker > 0
-    if cfg.runner.workers:
-        return cfg.runner.workers, use_gpus
-    return (max(1, int(gpus // cfg.runner.gpus_per_worker)) if use_gpus else 1), use_gpus
+    use_gpus = gpus > 0 and cfg.runner.gpus_per_annotator > 0
+    if cfg.runner.annotators:
+        return cfg.runner.annotators, use_gpus
+    return (max(1, int(gpus // cfg.runner.gpus_per_annotator)) if use_gpus else 1), use_gpus
 
 
-def check_local_fit(cfg: AnnotateConfig, n_workers: int) -> None:
+def check_local_fit(cfg: AnnotateConfig, n_annotators: int) -> None:
     """On a local instance, refuse a runner that could never place one shard worker next to its actors
     (further shard workers that do not fit simply never start; the ones that do carry the build)."""
     cpus = float(ray.cluster_resources().get("CPU", 0))
-    needed = n_workers * cfg.runner.cpus_per_worker + cfg.runner.cpus_per_shard_task
+    needed = n_annotators * cfg.runner.cpus_per_annotator + cfg.runner.cpus_per_shard_worker
     if needed > cpus:
-        raise PadError(f"runner: {n_workers} worker(s) x {cfg.runner.cpus_per_worker} CPU + one shard worker "
-                       f"({cfg.runner.cpus_per_shard_task} CPU) need {needed:g} CPUs, this Ray instance has "
-                       f"{cpus:g}; lower runner.workers or runner.cpus_per_worker, or raise runner.num_cpus")
+        raise PadError(f"runner: {n_annotators} annotator(s) x {cfg.runner.cpus_per_annotator} CPU + one shard "
+                       f"worker ({cfg.runner.cpus_per_shard_worker} CPU) need {needed:g} CPUs, this Ray instance "
+                       f"has {cpus:g}; lower runner.annotators or runner.cpus_per_annotator, or raise "
+                       "runner.num_cpus")
 
 
 class Progress:
@@ -110,7 +114,7 @@ DISK_FULL_MARKERS = ("No space left on device", "ENOSPC", "Errno 28", "Disk quot
 
 def _write_error(out: str, index: int, error: str, attempts: int) -> None:
     try:
-        storage.write_bytes(storage.join(out, f"pad-{index:06d}.error.json"),
+        storage.write_bytes(BuildLayout(out).error(index),
                             json.dumps({"shard": index, "attempts": attempts, "error": error}, indent=1).encode())
     except OSError:  # the output may be what failed; the summary still names the shard
         pass
@@ -139,32 +143,51 @@ def _actor_progress(actors: list[Any]) -> float:
 
 
 def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None = None,
-                 address: str | None = None, stream: TextIO = sys.stderr) -> AnnotateSummary:
+                 address: str | None = None, stream: TextIO = sys.stderr, redo: str | None = None
+                 ) -> AnnotateSummary:
+    """Plan (or resume) the build at `out` and annotate its selected shards that are not committed.
+
+    `shards` restricts the run to a selection (`0,3-5`); `redo` names committed shards to build again
+    (e.g. ones `pad verify` found damaged): their records are removed first, so they are redone.
+    """
+    started = time.time()
     out = out or cfg.output.path
-    plan = make_or_resume_plan(cfg, out)
-    dump_resolved(cfg, storage.join(out, "config.yaml"))
-    selected = parse_shard_selection(shards, plan.num_shards) if shards else list(range(plan.num_shards))
+    chosen = parse_ranges(shards) if shards else None
+    again = parse_ranges(redo, "--redo") if redo else []
+
+    def check_selection(plan: Plan) -> None:  # before the plan or anything else is written
+        if chosen is not None:
+            select(chosen, plan.num_shards)
+        select(again, plan.num_shards, "--redo")
+
+    plan = make_or_resume_plan(cfg, out, validate=check_selection, stream=stream)
+    layout = BuildLayout(out)
+    dump_resolved(cfg, layout.config)
+    for i in select(again, plan.num_shards, "--redo"):
+        storage.remove(layout.record(i))
+    selected = select(chosen, plan.num_shards) if chosen is not None else list(range(plan.num_shards))
     done = committed_records(out)
     todo = [i for i in selected if i not in done]
-    summary = AnnotateSummary(out=out, planned=len(selected), skipped=len(selected) - len(todo))
+    summary = AnnotateSummary(out=out, planned=len(selected), skipped=len(selected) - len(todo), started=started)
     print(f"[pad] {out}: {plan.num_items} images in {plan.num_shards} shards; "
           f"{summary.skipped} of {len(selected)} selected already committed, {len(todo)} to do", file=stream)
     if not todo:
+        summary.seconds = time.time() - started
         return summary
     for i in todo:
-        storage.remove(storage.join(out, f"pad-{i:06d}.error.json"))
+        storage.remove(layout.error(i))
     start_ray(cfg, address)
-    n_workers, use_gpus = worker_count(cfg)
+    n_annotators, use_gpus = annotator_count(cfg)
     if not (address or os.environ.get("RAY_ADDRESS")):
-        check_local_fit(cfg, n_workers)
-    actors = create_actors(cfg, n_workers, use_gpus)
+        check_local_fit(cfg, n_annotators)
+    actors = create_actors(cfg, n_annotators, use_gpus)
     try:
         provenance = ray.get([a.provenance.remote() for a in actors])[0]  # every actor loaded and warm
     except Exception as e:  # the chain could not be built (bad checkpoint, missing file...)
         for actor in actors:
             ray.kill(actor)
         raise PadError(f"annotator actor failed to start: {_root_message(e)}") from None
-    print(f"[pad] {n_workers} annotator actor(s) on {'GPU' if use_gpus else 'CPU'}; models: "
+    print(f"[pad] {n_annotators} annotator actor(s) on {'GPU' if use_gpus else 'CPU'}; models: "
           + ", ".join(f"{k}={v.get('checkpoint', v.get('name'))}" for k, v in provenance.items()), file=stream)
     try:
         _drive(cfg, plan, todo, actors, {"models": provenance}, summary, Progress(len(todo), stream))
@@ -213,7 +236,7 @@ def _dispatch(cfg: AnnotateConfig, plan: Plan, todo: list[int], pool: ShardWorke
             index, slot = running.pop(ref)
             last_progress = time.time()
             try:
-                record = ray.get(ref)
+                result = ray.get(ref)
             except Exception as e:  # task error, worker or node lost: retry, then record
                 pool.release(slot, died=isinstance(e, ray.exceptions.RayActorError))
                 error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500]
@@ -230,18 +253,20 @@ def _dispatch(cfg: AnnotateConfig, plan: Plan, todo: list[int], pool: ShardWorke
                 continue
             pool.release(slot, died=False)
             summary.committed.append(index)
-            summary.images += record["num_inputs"]
-            summary.samples += record["num_samples"]
-            summary.regions += record["num_regions"]
-            summary.failures += record["num_failures"]
-            summary.task_cpu_seconds += record.get("task_cpu_seconds", 0.0)
+            record = result.record
+            summary.images += record.num_inputs or 0
+            summary.samples += record.num_samples
+            summary.regions += record.num_regions
+            summary.failures += record.num_failures
+            summary.task_cpu_seconds += result.task_cpu_seconds
         if not ready and time.time() - last_progress > min(30.0, cfg.runner.stall_timeout_s):
             last_progress = max(last_progress, _actor_progress(actors))
             if time.time() - last_progress > cfg.runner.stall_timeout_s:
                 if not running:
                     raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s: no shard worker could be "
-                                   f"placed (each needs runner.cpus_per_shard_task={cfg.runner.cpus_per_shard_task:g} "
-                                   "CPU next to the annotators); lower it or add CPUs, then rerun")
+                                   "placed (each needs runner.cpus_per_shard_worker="
+                                   f"{cfg.runner.cpus_per_shard_worker:g} CPU next to the annotators); lower it or "
+                                   "add CPUs, then rerun")
                 raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s (runner.stall_timeout_s): "
                                f"a stage is hung; shards {sorted(i for i, _ in running.values())} were running. "
                                "Rerun to resume from the committed shards")

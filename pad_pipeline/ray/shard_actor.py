@@ -24,9 +24,9 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.annotate.plan import Plan
 from pad_pipeline.annotate.results import ImageAnnotation
-from pad_pipeline.annotate.shard_task import process_shard, warm_up
+from pad_pipeline.dataset.records import Plan
+from pad_pipeline.annotate.shard_task import ShardResult, process_shard, warm_up
 
 
 def pipelined(next_annotator: Callable[[], Any], batches: Iterable[list[np.ndarray]], depth: int = 2
@@ -61,7 +61,7 @@ class ShardWorker:
     def ready(self) -> bool:
         return True
 
-    def process(self, index: int, info: dict[str, Any]) -> dict[str, Any]:
+    def process(self, index: int, info: dict[str, Any]) -> ShardResult:
         # Two batches in flight per shard worker: with several workers per annotator, its queue never
         # runs dry, and the object store holds a few batches per annotator, not whole shards.
         return process_shard(self.cfg, self.plan, index,
@@ -85,8 +85,8 @@ class ShardWorkerFactory:
         self.plan = plan
         self.groups = local_groups(annotators, node_ids)
         self.node_ids = node_ids
-        self.options = {"num_cpus": cfg.runner.cpus_per_shard_task, "max_restarts": 0}
-        self.per_annotator = cfg.runner.shard_tasks_per_worker
+        self.options = {"num_cpus": cfg.runner.cpus_per_shard_worker, "max_restarts": 0}
+        self.per_annotator = cfg.runner.shard_workers_per_annotator
 
     def create(self, slot: int) -> Any:
         """The shard worker for `slot`; slots alternate over annotators, so a partial pool still spreads."""

@@ -17,10 +17,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
-from pad_pipeline.annotate.plan import load_plan
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset.reader import committed_records
+from pad_pipeline.dataset.layout import CONFIG_FILE, PLAN_FILE, BuildLayout, shard_files
+from pad_pipeline.dataset.reader import committed_records, load_plan
 from pad_pipeline.tools.status import build_status
 
 
@@ -33,7 +33,7 @@ class PublishPlan:
 def tag_histogram(out: str, indexes: list[int]) -> Counter:
     counts: Counter = Counter()
     for i in indexes:
-        url = storage.join(out, f"pad-{i:06d}.parquet")
+        url = BuildLayout(out).index(i)
         if storage.exists(url):
             table = pq.read_table(io.BytesIO(storage.read_bytes(url)), columns=["tags"])
             for tags in table.column("tags").to_pylist():
@@ -53,7 +53,7 @@ def dataset_card(out: str, repo_id: str) -> str:
     status = build_status(out)
     records = committed_records(out)
     plan = load_plan(out)
-    first = records[min(records)] if records else {}
+    models = records[min(records)].extra.get("models", {}) if records else {}
     tags = tag_histogram(out, sorted(records))
     front = {
         "license": "other",
@@ -88,7 +88,7 @@ def dataset_card(out: str, repo_id: str) -> str:
         f"ds = load_dataset(\"{repo_id}\", split=\"train\", streaming=True)",
         "```", "",
         "## Provenance", "",
-        f"- models: `{json.dumps(first.get('models', {}), sort_keys=True)}`",
+        f"- models: `{json.dumps(models, sort_keys=True)}`",
         f"- annotation config hash: `{plan.config_hash}` (full config in `config.yaml`)",
         f"- source fingerprint: `{plan.source_fingerprint}`", "",
     ]
@@ -103,9 +103,9 @@ def publish_plan(out: str, repo_id: str, allow_partial: bool = False) -> Publish
     records = committed_records(out)
     if not records:
         raise PadError(f"{out}: no committed shard to publish")
-    files = ["plan.json", "config.yaml"]
+    files = [PLAN_FILE, CONFIG_FILE]
     for i in sorted(records):
-        files += [f"pad-{i:06d}.tar", f"pad-{i:06d}.parquet", f"pad-{i:06d}.json"]
+        files += shard_files(i)
     return PublishPlan(files=[f for f in files if storage.exists(storage.join(out, f))],
                        card=dataset_card(out, repo_id))
 

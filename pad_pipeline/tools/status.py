@@ -1,4 +1,9 @@
-"""`pad status OUT` and `pad verify OUT`: what a build holds, and whether every committed shard is whole."""
+"""`pad status OUT` and `pad verify OUT`: what a build holds, and whether every committed shard is whole.
+
+Both read only shard records, parquet-free JSON and (for verify) the tars: no torch, no models, so they
+start in a fraction of a second on any machine. Shard lists are printed as ranges (`0-2,5`), the form
+`pad annotate --shards/--redo` reads.
+"""
 
 from __future__ import annotations
 
@@ -9,95 +14,123 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pad_pipeline.annotate.ops.rle import decode_mask
-from pad_pipeline.annotate.plan import load_plan
 from pad_pipeline.core import storage
-from pad_pipeline.dataset.reader import iter_tar_samples, read_record, record_indexes
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.core.ranges import format_ranges
+from pad_pipeline.dataset.layout import BuildLayout, tar_name
+from pad_pipeline.dataset.reader import (
+    COMMITTED,
+    DAMAGED,
+    FAILED,
+    PARTIAL,
+    PENDING,
+    iter_tar_samples,
+    load_plan,
+    scan_shards,
+)
+from pad_pipeline.dataset.records import RecordError, ShardRecord
 
 
 def shard_states(out: str) -> dict[int, str]:
-    """shard index -> committed | failed | partial | pending, for every planned shard."""
-    plan = load_plan(out)
-    names = set(storage.list_names(out, "pad-*"))
-    states = {}
-    for i in range(plan.num_shards):
-        base = f"pad-{i:06d}"
-        record = read_record(out, i) if f"{base}.json" in names else None
-        if record is not None and f"{base}.tar" in names and storage.size(storage.join(out, f"{base}.tar")) == record["bytes"]:
-            states[i] = "committed"
-        elif f"{base}.error.json" in names:
-            states[i] = "failed"
-        elif f"{base}.tar" in names:
-            states[i] = "partial"
-        else:
-            states[i] = "pending"
-    return states
+    """shard index -> committed | damaged | failed | partial | pending, for every planned shard."""
+    return {i: s.state for i, s in scan_shards(out, load_plan(out).num_shards).items()}
 
 
 def build_status(out: str) -> dict[str, Any]:
     plan = load_plan(out)
-    states = shard_states(out)
+    states = scan_shards(out, plan.num_shards)
     totals: Counter = Counter()
     reasons: Counter = Counter()
-    for i, state in states.items():
-        if state != "committed":
+    for state in states.values():
+        r = state.record
+        if state.state != COMMITTED or r is None:
             continue
-        r = read_record(out, i) or {}
-        totals.update({"samples": r.get("num_samples", 0), "regions": r.get("num_regions", 0),
-                       "image_failures": r.get("num_failures", 0), "empty_masks_dropped": r.get("empty_masks_dropped", 0)})
-        reasons.update(r.get("failure_counts", {}))
+        totals.update({"samples": r.num_samples, "regions": r.num_regions, "image_failures": r.num_failures,
+                       "empty_masks_dropped": r.empty_masks_dropped})
+        reasons.update(r.failure_counts)
     return {"out": out, "images_planned": plan.num_items, "shards": plan.num_shards,
-            "states": dict(Counter(states.values())), **dict(totals), "failure_reasons": dict(reasons),
-            "failed_shards": [i for i, s in states.items() if s == "failed"],
-            "pending_shards": [i for i, s in states.items() if s in ("pending", "partial")]}
+            "states": dict(Counter(s.state for s in states.values())), **dict(totals),
+            "failure_reasons": dict(reasons),
+            "failed_shards": format_ranges(i for i, s in states.items() if s.state == FAILED),
+            "damaged_shards": format_ranges(i for i, s in states.items() if s.state == DAMAGED),
+            "pending_shards": format_ranges(i for i, s in states.items() if s.state in (PENDING, PARTIAL))}
 
 
 @dataclass
 class VerifyReport:
+    planned: int = 0
     shards_checked: int = 0
     samples: int = 0
     masks: int = 0
     problems: list[str] = field(default_factory=list)
+    damaged: list[int] = field(default_factory=list)   # shards to rebuild (`pad annotate --redo`)
+    missing: list[int] = field(default_factory=list)   # planned shards not committed (yet)
+
+    def summary(self) -> dict[str, Any]:
+        return {"planned_shards": self.planned, "shards_checked": self.shards_checked, "samples": self.samples,
+                "masks": self.masks, "problems": len(self.problems), "damaged_shards": format_ranges(self.damaged),
+                "missing_shards": format_ranges(self.missing)}
 
 
-def verify_shard(out: str, index: int, record: dict[str, Any], report: VerifyReport) -> None:
-    name = f"pad-{index:06d}"
-    data = storage.read_bytes(storage.join(out, record["tar"]))
-    if hashlib.sha256(data).hexdigest() != record["sha256"]:
-        report.problems.append(f"{name}.tar: sha256 does not match its record")
+def verify_shard(out: str, index: int, record: ShardRecord, report: VerifyReport) -> None:
+    name = tar_name(index)
+    data = storage.read_bytes(storage.join(out, record.tar))
+    if hashlib.sha256(data).hexdigest() != record.sha256:
+        report.problems.append(f"{name}: sha256 does not match its record")
         return
     n = 0
-    for sample in iter_tar_samples(data):
+    try:
+        samples = list(iter_tar_samples(data, name))
+    except (RecordError, OSError) as e:
+        report.problems.append(f"{name}: {e}")
+        return
+    for sample in samples:
         n += 1
-        rec = sample.record
-        w, h = rec["size"]
-        for j, label in enumerate(rec.get("labels", [])):
+        h, w = sample.record.height, sample.record.width
+        for j, label in enumerate(sample.record.labels):
             try:
-                m = decode_mask(label["rle_mask"], h, w)
-                if m.shape != (h, w) or int(m.sum()) != label["area"]:
+                m = decode_mask(label.rle_mask, h, w)
+                if m.shape != (h, w) or int(m.sum()) != label.area:
                     report.problems.append(f"{name}/{sample.key}: label {j} mask does not match size/area")
             except Exception as e:
                 report.problems.append(f"{name}/{sample.key}: label {j} rle_mask does not decode ({e})")
             report.masks += 1
-    if n != record["num_samples"]:
-        report.problems.append(f"{name}.tar: {n} samples, record says {record['num_samples']}")
+    if n != record.num_samples:
+        report.problems.append(f"{name}: {n} samples, record says {record.num_samples}")
+
     report.samples += n
     report.shards_checked += 1
 
 
 def verify_build(out: str) -> VerifyReport:
-    """Re-read every shard that has a record: sha256, sample count, and every mask decodes."""
-    report = VerifyReport()
-    for index in record_indexes(out):
-        fname = f"pad-{index:06d}.json"
-        record = read_record(out, index)
-        if record is None:
-            report.problems.append(f"{fname}: unreadable record")
-            continue
-        if not storage.exists(storage.join(out, record["tar"])):
-            report.problems.append(f"{fname}: its tar {record['tar']} is missing")
-            continue
-        verify_shard(out, index, record, report)
+    """Re-read every committed shard of the build at `out`: sha256, sample count, every mask decodes.
+
+    Shards whose record is unreadable or whose tar is missing or changed are damaged; planned shards
+    with no record are missing. A path that is not a planned build is a one-line PadError.
+    """
+    if not storage.exists(out):
+        raise PadError(f"{out}: no such folder; give the --out of a `pad annotate` run")
+    plan = load_plan(out)
+    report = VerifyReport(planned=plan.num_shards)
+    for index, state in scan_shards(out, plan.num_shards).items():
+        if state.state == DAMAGED:
+            report.problems.append(state.problem)
+            report.damaged.append(index)
+        elif state.state == COMMITTED and state.record is not None:
+            before = len(report.problems)
+            verify_shard(out, index, state.record, report)
+            if len(report.problems) > before:
+                report.damaged.append(index)
+        else:
+            report.missing.append(index)
     return report
+
+
+def repair_command(out: str, shards: list[int]) -> str:
+    """The one command that rebuilds exactly `shards` of the build at `out` (from its resolved manifest)."""
+    layout = BuildLayout(out)
+    manifest = layout.config if storage.exists(layout.config) else "MANIFEST"
+    return f"pad annotate {manifest} --out {out} --redo {format_ranges(shards)}"
 
 
 def format_status(status: dict[str, Any]) -> str:

@@ -171,8 +171,8 @@ def test_node_removed_mid_run_then_rerun_completes(tmp_path):
 
 def test_a_runner_that_cannot_fit_the_local_instance_is_refused_with_the_fields_to_change(local_ray, tmp_path):
     good_images(tmp_path / "src", 2, seed=9)
-    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", workers=2,
-                              cpus_per_worker=1.0, cpus_per_shard_task=0.5)
-    with pytest.raises(PadError, match=r"need 2\.5 CPUs.*runner\.workers"):
+    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", annotators=2,
+                              cpus_per_annotator=1.0, cpus_per_shard_worker=0.5)
+    with pytest.raises(PadError, match=r"need 2\.5 CPUs.*runner\.annotators"):
         run_annotate(load_annotate_config(str(manifest)))
     assert not list((tmp_path / "out").glob("pad-*.tar"))

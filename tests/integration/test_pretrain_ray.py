@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from trainer.data.synthetic import write_synthetic_build
+from pad_pipeline.dataset.synthetic import random_field_build
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,7 +31,7 @@ def _run(out: str, data: str, mode: str) -> list[dict]:
 
 def test_ray_train_path_matches_local_path(tmp_path):
     data = str(tmp_path / "pad")
-    write_synthetic_build(data, num_samples=24, shard_size=8)
+    random_field_build(data, num_samples=24, shard_size=8)
     local = _run(str(tmp_path / "local"), data, "local")
     ray_rows = _run(str(tmp_path / "ray"), data, "ray")
     assert [r["step"] for r in ray_rows] == [1, 2, 3]

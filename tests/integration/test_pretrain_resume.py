@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from trainer import checkpoint
-from trainer.data.synthetic import write_synthetic_build
+from pad_pipeline.dataset.synthetic import random_field_build
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,7 +43,7 @@ def _finish(proc: subprocess.Popen) -> None:
 
 def test_kill_resume_matches_uninterrupted_run(tmp_path):
     data = str(tmp_path / "pad")
-    write_synthetic_build(data, num_samples=48, shard_size=12)
+    random_field_build(data, num_samples=48, shard_size=12)
     full_dir, crash_dir = str(tmp_path / "full"), str(tmp_path / "crash")
 
     full = _start(full_dir, data)

@@ -23,40 +23,46 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pad_pipeline.core.config import ConfigModel, build_config, load_config
+from pad_pipeline.core.config import ConfigModel, build_config, load_config, set_dotted
 from pad_pipeline.core.errors import ConfigError
-from pad_pipeline.dataset.synthetic import SyntheticShapesConfig
-from trainer.analysis.metrics import ThresholdRule
-from trainer.config import ModelConfig, PretrainConfig
+from pad_pipeline.dataset.shapes import SyntheticShapesConfig
+from trainer.analysis.metrics import THRESHOLD_RULES, ThresholdRule
+from trainer.config import ModelConfig, PatchSampleConfig, PretrainConfig
+from trainer.models.registry import PROJECTORS
 
 TRAIN_PREFIX = "train:"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class AnalyzeDataConfig(ConfigModel):
+class AnalyzeDataConfig(PatchSampleConfig):
+    """The analysed images; how a sample becomes tokens and regions is pad pretrain's (`PatchSampleConfig`)."""
+
     path: str = Field(..., description="a PAD build; its first num_images samples (shard, then key order)")
     num_images: int = Field(1000, ge=1)
-    image_aspect: Literal["crop", "pad"] = Field("crop", description="as in pad pretrain's data.image_aspect")
-    min_coverage: float = Field(0.5, gt=0.0, le=1.0, description="mask -> token rule (paper: half the patch)")
-    max_regions: int = Field(64, ge=1)
     batch_size: int = Field(32, ge=1)
 
 
 class ProjectorSpec(ConfigModel):
     source: str = Field("random", description="random | train:RUN | a run folder | projector.safetensors | "
                                               "LLaVA mm_projector.bin")
-    kind: Literal["linear", "mlp2x_gelu", "c_abstractor"] | None = Field(
-        None, description="for `random` and files without metadata; default: inferred or model.projector")
+    kind: str | None = Field(None, description="for `random` and files without metadata; default: inferred or "
+                                               f"model.projector; one of {', '.join(PROJECTORS.names())}")
     seed: int = Field(0, description="initialisation seed of a random projector")
 
 
 class ThresholdConfig(ConfigModel):
-    rule: Literal["mean_std", "relative", "absolute"] = Field(
-        "mean_std", description="adaptive threshold of Align(V, W); see trainer.analysis.metrics.ThresholdRule")
+    rule: str = Field("mean_std", description="adaptive threshold of Align(V, W), one of "
+                                              f"{', '.join(THRESHOLD_RULES.names())}; see "
+                                              "trainer.analysis.metrics.ThresholdRule")
     value: float = Field(1.0, description="mean_std: std multiplier; relative: fraction of the range; "
                                           "absolute: the cosine")
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, rule: str) -> str:
+        return THRESHOLD_RULES.check(rule, "metrics.threshold.rule")
 
     def to_rule(self) -> ThresholdRule:
         return ThresholdRule(self.rule, self.value)
@@ -102,21 +108,14 @@ class AnalyzeConfig(ConfigModel):
         if bad:
             raise ValueError(f"names {bad} must be letters, digits, '_', '-' or '.' (they name folders)")
         for name, p in self.projectors.items():
+            if p.kind is not None:  # checked here, where the row's name (part of the field) is known
+                PROJECTORS.check(p.kind, f"projectors.{name}.kind")
+        for name, p in self.projectors.items():
             if p.source.startswith(TRAIN_PREFIX) and p.source[len(TRAIN_PREFIX):] not in runs:
                 raise ValueError(f"projector {name!r}: {p.source!r} names no run of train.runs {runs}")
         for run in runs:
             pretrain_config(self, run)  # every run must be a valid pad pretrain config before anything starts
         return self
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = data
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"{dotted}: {k} is not a mapping")
-    node[keys[-1]] = value
 
 
 def train_run_dir(cfg: AnalyzeConfig, run: str) -> str:
@@ -130,10 +129,10 @@ def pretrain_config(cfg: AnalyzeConfig, run: str) -> PretrainConfig:
     if "model" in cfg.train.common:
         raise ValueError("train.common.model: runs use the top-level model (the analysis needs the same one)")
     data: dict[str, Any] = copy.deepcopy({**cfg.train.common, "model": cfg.model.model_dump(mode="json")})
-    _set_dotted(data, "train.beta_max", spec.beta_max)
-    _set_dotted(data, "train.output_dir", train_run_dir(cfg, run))
+    set_dotted(data, "train.beta_max", spec.beta_max)
+    set_dotted(data, "train.output_dir", train_run_dir(cfg, run))
     for dotted, value in spec.set.items():
-        _set_dotted(data, dotted, value)
+        set_dotted(data, dotted, value)
     try:
         return build_config(data, PretrainConfig, source=f"train run {run!r}")
     except ConfigError as e:

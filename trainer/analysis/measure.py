@@ -24,10 +24,10 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from pad_pipeline.core import runtime
 from pad_pipeline.core.config import config_dict, dump_resolved
-from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.reader import iter_committed_samples
-from pad_pipeline.dataset.writer import Sample
+from pad_pipeline.dataset.records import Sample
 from trainer.analysis import metrics, render
 from trainer.analysis.config import AnalyzeConfig, load_analyze_config
 from trainer.analysis.prepare import build_synthetic_sets, train_projectors
@@ -139,7 +139,7 @@ class Analysis:
         ious = metrics.mask_iou(pred, gt.bool()).tolist()
         render.mask_panel(image, tags, gt.cpu().numpy(), pred.cpu().numpy(), ious, p.grid).save(
             os.path.join(folder, f"{raw.key}_masks.png"))
-        detail = {"key": raw.key, "caption": raw.record.get("caption"), "grid": p.grid,
+        detail = {"key": raw.key, "caption": raw.record.caption, "grid": p.grid,
                   "matching_pursuit": {"words": words, "ids": ids.tolist(),
                                        "coefficients": [[round(c, 5) for c in r] for r in coeffs.tolist()],
                                        "first_cosine": [round(s, 5) for s in sims]},
@@ -153,9 +153,9 @@ def _kept_tags(raw: Sample, item: PatchSample, vlm: LoadedVLM, max_regions: int)
     whose tag has no sub-token; equal sub-token ids mean equal tags, so a greedy match recovers them."""
     n = len(item.tag_ids)
     kept: list[str] = []
-    for label in raw.record.get("labels", [])[:max_regions]:
-        if len(kept) < n and tag_token_ids(vlm.tokenizer, label["tag"]) == item.tag_ids[len(kept)]:
-            kept.append(label["tag"])
+    for label in raw.record.labels[:max_regions]:
+        if len(kept) < n and tag_token_ids(vlm.tokenizer, label.tag) == item.tag_ids[len(kept)]:
+            kept.append(label.tag)
     return kept if len(kept) == n else [f"label {j}" for j in range(n)]
 
 
@@ -169,11 +169,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _device(cfg: AnalyzeConfig) -> torch.device:
-    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise PadError("field 'device': cuda requested but no CUDA device is available")
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return runtime.resolve_device(cfg.device, "device")
 
 
 def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
@@ -223,7 +219,7 @@ def write_report(cfg: AnalyzeConfig, report: dict[str, Any]) -> str:
 
 
 def run(manifest: str, overrides: list[str]) -> int:
-    torch.set_flush_denormal(True)  # random-weight models + zero padding produce denormals on CPU
+    runtime.prepare_cpu_threads()
     cfg = load_analyze_config(manifest, overrides)
     build_synthetic_sets(cfg)
     train_projectors(cfg)

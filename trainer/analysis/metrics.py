@@ -14,7 +14,8 @@ takes a batch ([B, M, D], [B, L, D], [B, L, M]) with `valid` bool [B, L] marking
   w_t = argmax_w <w, r_{t-1}> (signed, as in the paper; `absolute=True` uses |<w, r>|), c_t = <w_t, r_{t-1}>,
   r_t = r_{t-1} - c_t w_t, starting from r_0 = v.
 - Align(V, W) (eqs. 3-4): s_{p,i} = cos(t_p, token_i); predicted mask P_p = {i : s_{p,i} > c_p} with the
-  adaptive threshold c_p of a `ThresholdRule`; IoU(P_p, G_p) on the token grid; mean over labels.
+  adaptive threshold c_p of a `ThresholdRule` (its kinds: the `THRESHOLD_RULES` registry); IoU(P_p, G_p)
+  on the token grid; mean over labels.
 - Cos Sim (Table 3): cos(v_p, t_p) with v_p the mean of the tokens in G_p; mean over labels.
 """
 
@@ -22,14 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Iterable
 
 import torch
 from torch.nn import functional as F
 
-ThresholdKind = Literal["mean_std", "relative", "absolute"]
-THRESHOLD_KINDS = ("mean_std", "relative", "absolute")
-
+from pad_pipeline.core.registry import Registry
 
 # --------------------------------------------------------------------------------------- entropy
 
@@ -116,6 +115,30 @@ def matching_pursuit(v: torch.Tensor, W: torch.Tensor, k: int, absolute: bool = 
 
 # ------------------------------------------------------------------------ patch-level alignment
 
+def mean_std_threshold(cos: torch.Tensor, value: float) -> torch.Tensor:
+    """mean(s_p) + value * std(s_p) (population std) over the last dim."""
+    return cos.mean(-1) + value * cos.std(-1, unbiased=False)
+
+
+def relative_threshold(cos: torch.Tensor, value: float) -> torch.Tensor:
+    """min(s_p) + value * (max(s_p) - min(s_p)) over the last dim."""
+    lo, hi = cos.amin(-1), cos.amax(-1)
+    return lo + value * (hi - lo)
+
+
+def absolute_threshold(cos: torch.Tensor, value: float) -> torch.Tensor:
+    """`value` for every map."""
+    return torch.full(cos.shape[:-1], value, dtype=cos.dtype, device=cos.device)
+
+
+# `metrics.threshold.rule` of `pad analyze` is checked against these names when the manifest loads.
+THRESHOLD_RULES = Registry("threshold rule", {
+    "mean_std": "trainer.analysis.metrics:mean_std_threshold",
+    "relative": "trainer.analysis.metrics:relative_threshold",
+    "absolute": "trainer.analysis.metrics:absolute_threshold",
+})
+
+
 @dataclass(frozen=True)
 class ThresholdRule:
     """How the adaptive threshold c_p is chosen from one label's cosine map s_p (over the image's tokens).
@@ -128,20 +151,12 @@ class ThresholdRule:
     - absolute: c_p = value for every label (not adaptive; for comparing with a fixed cut).
     """
 
-    kind: ThresholdKind = "mean_std"
+    kind: str = "mean_std"
     value: float = 1.0
 
     def thresholds(self, cos: torch.Tensor) -> torch.Tensor:
         """c [...] for cosine maps cos [..., M]."""
-        if self.kind == "relative":
-            lo, hi = cos.amin(-1), cos.amax(-1)
-            return lo + self.value * (hi - lo)
-        if self.kind == "mean_std":
-            return cos.mean(-1) + self.value * cos.std(-1, unbiased=False)
-        if self.kind == "absolute":
-            return torch.full(cos.shape[:-1], self.value, dtype=cos.dtype, device=cos.device)
-        valid = ", ".join(THRESHOLD_KINDS)
-        raise ValueError(f"threshold rule {self.kind!r} is not supported; valid: {valid}")
+        return THRESHOLD_RULES.get(self.kind)(cos, self.value)
 
 
 def _batched(tokens: torch.Tensor, text: torch.Tensor, gt_masks: torch.Tensor,

@@ -15,9 +15,10 @@ import sys
 
 import yaml
 
+from pad_pipeline.core import runtime
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset.synthetic import build_synthetic
+from pad_pipeline.dataset.shapes import build_synthetic
 from trainer import checkpoint
 from trainer.analysis.config import AnalyzeConfig, pretrain_config
 from trainer.config import PretrainConfig
@@ -27,7 +28,7 @@ def build_synthetic_sets(cfg: AnalyzeConfig) -> None:
     for name, build in cfg.synthetic.items():
         result = build_synthetic(build)
         print(f"pad analyze: synthetic build {name!r} at {build.out}: {build.num_scenes} scenes, "
-              f"{result['shards_written']} shards written, {result['shards_skipped']} already there",
+              f"{result.shards_written} shards written, {result.shards_skipped} already there",
               file=sys.stderr)
 
 
@@ -65,11 +66,9 @@ def _train_one(pcfg: PretrainConfig, name: str) -> None:
 
 def _pretrain_child(manifest: str, resume: bool) -> None:
     os.dup2(2, 1)  # the training's chatter (DeepSpeed logs to stdout) stays off the printed table
-    import torch
-
     from trainer import pretrain  # DeepSpeed is imported only where a run trains
 
-    torch.set_flush_denormal(True)
+    runtime.prepare_cpu_threads()
     try:
         pretrain.run(manifest, [], resume=resume)
     except PadError as e:

@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
+from pad_pipeline.core import runtime
 from pad_pipeline.core.errors import PadError
 from trainer import checkpoint
 from trainer.analysis.config import TRAIN_PREFIX, AnalyzeConfig, ProjectorSpec, train_run_dir
@@ -113,7 +114,7 @@ def resolve_projector(name: str, spec: ProjectorSpec, cfg: AnalyzeConfig, vision
     path = projector_file(name, spec, cfg)
     if path is None:
         p = cfg.model.projector
-        torch.manual_seed(spec.seed)
+        runtime.set_seed(spec.seed)
         projector = build_projector(spec.kind or p.kind, vision_dim, llm_dim, num_tokens=p.num_tokens,
                                     depth=p.depth, hidden_size=p.hidden_size, input_tokens=input_tokens)
     else:

@@ -3,10 +3,10 @@
 `ImageGeometry.plan(width, height, spec)` computes, for one stored image, the optional LLaVA
 expand-to-square pad, the resize (CLIP: shortest edge -> `size`, long edge `int(size * long / short)`)
 and the centre crop (`int((H - crop) / 2)`), exactly as transformers' `CLIPImageProcessor` does.
-`apply(image)` runs it on a uint8 [3, h, w] tensor (torchvision bicubic with antialias, like the
-processor; normalisation happens batched in `collate`), and `cell_weights(grid)` gives, per output-grid
-cell, the overlap of every source pixel row/column with the cell's pre-image, from which
-`masks_to_tokens` computes exact covered-area fractions.
+`apply(image)` runs it on a uint8 [3, h, w] tensor (torchvision in the processor's resample mode,
+bicubic for CLIP, with antialias, like the processor; normalisation happens batched in `collate`), and
+`cell_weights(grid)` gives, per output-grid cell, the overlap of every source pixel row/column with
+the cell's pre-image, from which `masks_to_tokens` computes exact covered-area fractions.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as tvF
 
-_RESAMPLE = {0: InterpolationMode.NEAREST, 1: InterpolationMode.LANCZOS, 2: InterpolationMode.BILINEAR,
-             3: InterpolationMode.BICUBIC, 4: InterpolationMode.BOX, 5: InterpolationMode.HAMMING}
+from pad_pipeline.annotate.models.preprocess import interpolation
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ class ImageGeometry:
             canvas[:, self.pad_top:self.pad_top + self.height, self.pad_left:self.pad_left + self.width] = image
             image = canvas
         if (self.resized_w, self.resized_h) != (self.canvas_w, self.canvas_h):
-            image = tvF.resize(image, [self.resized_h, self.resized_w], interpolation=_RESAMPLE[spec.resample],
+            image = tvF.resize(image, [self.resized_h, self.resized_w], interpolation=interpolation(spec.resample),
                                antialias=True)
         return image[:, self.crop_top:self.crop_top + self.out, self.crop_left:self.crop_left + self.out]
 

@@ -5,47 +5,46 @@ patch area, measured after the same pad/resize/crop the image goes through. Cove
 exactly: a mask is constant on source pixels, so the covered area of a cell is
 `wy @ mask @ wx.T` with the per-axis overlap weights of `ImageGeometry.cell_weights`. The same rule
 serves projectors that change the grid (C-Abstractor): only `grid` differs.
+
+`rle_token_masks(rles, geometry, grid)` is the one call from a sample's `rle_mask` strings to token
+masks (the training data, a future `pad show --grid`); `rle_coverage` and `coverage_to_token_masks`
+are its two steps.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 
+from pad_pipeline.annotate.ops.rle import decode_mask, rle_bounding_box
 from trainer.data.geometry import ImageGeometry
 
-
-def decode_rle(rle_mask: str, height: int, width: int) -> np.ndarray:
-    """COCO compressed-RLE counts string -> uint8 [height, width] mask."""
-    return mask_utils.decode({"size": [height, width], "counts": rle_mask.encode()})
-
-
-def mask_coverage(masks: torch.Tensor, geometry: ImageGeometry, grid: int) -> torch.Tensor:
-    """Covered fraction of each output-grid cell: masks [L, h, w] (0/1) -> [L, grid, grid] in [0, 1]."""
-    wy, wx = geometry.cell_weights(grid)
-    covered = wy @ masks.float() @ wx.T
-    return covered / geometry.cell_area(grid)
+# Exactly-half cells stay in despite float rounding of the weights.
+_EPSILON = 1e-6
 
 
 def rle_coverage(rles: list[str], geometry: ImageGeometry, grid: int) -> torch.Tensor:
-    """`mask_coverage` straight from RLE strings; each mask is cropped to its bounding box first
-    (exact: pixels outside it are 0), which makes small objects cheap."""
+    """Covered fraction [L, grid, grid] in [0, 1] of each output-grid cell, per RLE mask of the stored
+    image. Each mask is cropped to its bounding box first (exact: pixels outside it are 0), which makes
+    small objects cheap."""
     wy, wx = geometry.cell_weights(grid)
     h, w = geometry.height, geometry.width
     out = torch.zeros(len(rles), grid, grid)
     for i, counts in enumerate(rles):
-        rle = {"size": [h, w], "counts": counts.encode()}
-        x, y, bw, bh = (int(v) for v in mask_utils.toBbox(rle))
+        x, y, bw, bh = rle_bounding_box(counts, h, w)
         if bw == 0 or bh == 0:
             continue
-        crop = torch.from_numpy(mask_utils.decode(rle)[y:y + bh, x:x + bw]).float()
+        crop = torch.from_numpy(decode_mask(counts, h, w)[y:y + bh, x:x + bw]).float()
         out[i] = wy[:, y:y + bh] @ crop @ wx[:, x:x + bw].T
     return out / geometry.cell_area(grid)
 
 
-def masks_to_token_masks(masks: torch.Tensor, geometry: ImageGeometry, grid: int,
-                         min_coverage: float = 0.5) -> torch.Tensor:
-    """Boolean token membership [L, grid * grid] (row-major, like the vision tokens) per mask."""
-    # A small epsilon keeps exactly-half cells in despite float rounding of the weights.
-    return (mask_coverage(masks, geometry, grid) >= min_coverage - 1e-6).flatten(1)
+def coverage_to_token_masks(coverage: torch.Tensor, min_coverage: float = 0.5) -> torch.Tensor:
+    """The half-area rule: coverage [L, grid, grid] -> bool token membership [L, grid * grid]
+    (row-major, like the vision tokens)."""
+    return (coverage >= min_coverage - _EPSILON).flatten(1)
+
+
+def rle_token_masks(rles: list[str], geometry: ImageGeometry, grid: int, min_coverage: float = 0.5
+                    ) -> torch.Tensor:
+    """Bool token masks [L, grid * grid] of RLE masks of the stored image (see the module docstring)."""
+    return coverage_to_token_masks(rle_coverage(rles, geometry, grid), min_coverage)

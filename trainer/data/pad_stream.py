@@ -24,7 +24,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.reader import committed_records, iter_tar_samples
-from pad_pipeline.dataset.writer import Sample
+from pad_pipeline.dataset.records import Sample
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class ShardInfo:
 def list_shards(path: str) -> list[ShardInfo]:
     """The committed, non-empty shards of the PAD build at `path`, in shard order."""
     records = committed_records(path)
-    shards = [ShardInfo(storage.join(path, r["tar"]), int(r["num_samples"]))
-              for _, r in sorted(records.items()) if int(r["num_samples"]) > 0]
+    shards = [ShardInfo(storage.join(path, r.tar), r.num_samples)
+              for _, r in sorted(records.items()) if r.num_samples > 0]
     if not shards:
         raise PadError(f"{path}: no committed shard with samples (is it a PAD build? run `pad status {path}`)")
     return shards
@@ -70,7 +70,7 @@ def iter_rank_samples(shards: list[ShardInfo], rank: int, world: int, seed: int,
             if end <= start or not any(wanted(i) for i in range(first, end)):
                 cursor = end
                 continue
-            samples = list(iter_tar_samples(storage.read_bytes(shard.url)))
+            samples = list(iter_tar_samples(storage.read_bytes(shard.url), shard.url))
             if len(samples) != shard.num_samples:
                 raise PadError(f"{shard.url}: {len(samples)} samples, its record says {shard.num_samples}")
             for offset, j in enumerate(_sample_order(len(samples), seed, epoch, index, shuffle)):

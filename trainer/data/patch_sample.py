@@ -15,9 +15,9 @@ from torchvision.io import ImageReadMode, decode_jpeg
 from transformers import PreTrainedTokenizerBase
 
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset.writer import Sample
+from pad_pipeline.dataset.records import Sample
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
-from trainer.data.masks_to_tokens import rle_coverage
+from trainer.data.masks_to_tokens import rle_token_masks
 from trainer.data.templates import plain_caption_ids
 from trainer.data.text_embeddings import tag_token_ids
 
@@ -58,19 +58,17 @@ class PatchSampleBuilder:
         except RuntimeError as e:
             raise PadError(f"sample {sample.key}: image does not decode ({e})") from None
         height, width = image.shape[1:]
-        if list(record.get("size", [])) != [width, height]:
-            raise PadError(f"sample {sample.key}: record size {record.get('size')} != image size {[width, height]}")
+        if record.size != [width, height]:
+            raise PadError(f"sample {sample.key}: record size {record.size} != image size {[width, height]}")
         geometry = ImageGeometry.plan(width, height, self.spec)
         pixels = geometry.apply(image, self.spec)
-        input_ids = plain_caption_ids(self.tokenizer, record.get("caption", ""), self.max_caption_tokens)
+        input_ids = plain_caption_ids(self.tokenizer, record.caption, self.max_caption_tokens)
 
-        labels = record.get("labels", [])[: self.max_regions]
-        skipped = len(record.get("labels", [])) - len(labels)
-        tag_ids = [self._tag_ids(label["tag"]) for label in labels]
+        labels = record.labels[: self.max_regions]
+        skipped = len(record.labels) - len(labels)
+        tag_ids = [self._tag_ids(label.tag) for label in labels]
         if labels:
-            coverage = rle_coverage([lb["rle_mask"] for lb in labels], geometry, self.grid)
-            # A small epsilon keeps exactly-half cells in despite float rounding of the weights.
-            token_masks = (coverage >= self.min_coverage - 1e-6).flatten(1)
+            token_masks = rle_token_masks([lb.rle_mask for lb in labels], geometry, self.grid, self.min_coverage)
             keep = token_masks.any(1) & torch.tensor([len(t) > 0 for t in tag_ids])
             skipped += int((~keep).sum())
             token_masks = token_masks[keep]

@@ -19,7 +19,8 @@ from transformers import (
 )
 
 from pad_pipeline.core.errors import PadError
-from trainer.config import TINY, LlmConfig, ModelConfig, VisionConfig
+from pad_pipeline.core.runtime import TINY_RANDOM, set_seed
+from trainer.config import LlmConfig, ModelConfig, VisionConfig
 from trainer.models import tiny
 from trainer.models.projectors import build_projector
 from trainer.models.vlm import PatchAlignedVLM
@@ -44,7 +45,7 @@ def _hub_error(what: str, checkpoint: str, e: Exception) -> PadError:
 
 
 def load_vision(cfg: VisionConfig, dtype: torch.dtype = torch.float32) -> tuple[CLIPVisionModel, CLIPImageProcessor]:
-    if cfg.checkpoint == TINY:
+    if cfg.checkpoint == TINY_RANDOM:
         return tiny.tiny_vision_model().to(dtype), tiny.tiny_image_processor()
     try:
         model = CLIPVisionModel.from_pretrained(cfg.checkpoint, revision=cfg.revision, dtype=dtype)
@@ -55,7 +56,7 @@ def load_vision(cfg: VisionConfig, dtype: torch.dtype = torch.float32) -> tuple[
 
 
 def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    if cfg.checkpoint == TINY:
+    if cfg.checkpoint == TINY_RANDOM:
         tokenizer = tiny.tiny_tokenizer()
         return tiny.tiny_llm(len(tokenizer)).to(dtype), tokenizer
     try:
@@ -80,7 +81,7 @@ def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 
             llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     vcfg = vision.config
     grid = vcfg.image_size // vcfg.patch_size
-    torch.manual_seed(seed)
+    set_seed(seed)
     p = cfg.projector
     projector = build_projector(p.kind, vcfg.hidden_size, llm.config.hidden_size, num_tokens=p.num_tokens,
                                 depth=p.depth, hidden_size=p.hidden_size,

@@ -1,7 +1,8 @@
 """Projectors: vision features [B, N, Dv] on a g x g grid -> LLM-space tokens [B, M, D].
 
-`build_projector(kind, vision_dim, llm_dim, ...)` is the factory. Every projector exposes
-`output_grid(input_grid)` so the data side can pool masks onto the grid the projector emits:
+`build_projector(kind, vision_dim, llm_dim, ...)` is the factory; the kinds are the names of
+`trainer.models.registry.PROJECTORS`, whose builders are the `*_projector` functions below. Every
+projector exposes `output_grid(input_grid)` so the data side can pool masks onto the grid it emits:
 `linear` and `mlp2x_gelu` (LLaVA-1.5's) keep the grid; `c_abstractor` (Honeybee's convolutional
 abstractor: residual conv blocks -> adaptive average pooling -> residual conv blocks -> MLP readout)
 emits `num_tokens` tokens on a smaller square grid. `linear` and `mlp2x_gelu` are `nn.Linear` /
@@ -17,8 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pad_pipeline.core.errors import ConfigError
-
-PROJECTOR_KINDS = ("linear", "mlp2x_gelu", "c_abstractor")
+from trainer.models.registry import PROJECTORS
 
 
 class LinearProjector(nn.Linear):
@@ -106,18 +106,25 @@ class CAbstractor(nn.Module):
         return self.readout(x.flatten(2).transpose(1, 2))
 
 
+def linear_projector(vision_dim: int, llm_dim: int, **_: object) -> nn.Module:
+    """`linear`: one `nn.Linear` (the c_abstractor options do not apply)."""
+    return LinearProjector(vision_dim, llm_dim)
+
+
+def mlp2x_gelu_projector(vision_dim: int, llm_dim: int, **_: object) -> nn.Module:
+    """`mlp2x_gelu`: LLaVA-1.5's projector (the c_abstractor options do not apply)."""
+    return MlpProjector(vision_dim, llm_dim)
+
+
+def c_abstractor_projector(vision_dim: int, llm_dim: int, *, num_tokens: int, depth: int,
+                           hidden_size: int | None, input_tokens: int) -> nn.Module:
+    """`c_abstractor`: Honeybee's C-Abstractor."""
+    return CAbstractor(vision_dim, llm_dim, num_tokens, depth, hidden_size, input_tokens)
+
+
 def build_projector(kind: str, vision_dim: int, llm_dim: int, *, num_tokens: int = 256, depth: int = 3,
                     hidden_size: int | None = None, input_tokens: int = 576) -> nn.Module:
-    """The projector `kind` (one of PROJECTOR_KINDS) from vision width to LLM width."""
-    if kind == "linear":
-        return LinearProjector(vision_dim, llm_dim)
-    if kind == "mlp2x_gelu":
-        return MlpProjector(vision_dim, llm_dim)
-    if kind == "c_abstractor":
-        return CAbstractor(vision_dim, llm_dim, num_tokens, depth, hidden_size, input_tokens)
-    raise ConfigError(f"field 'model.projector.kind': {kind!r} is not supported; valid: {', '.join(PROJECTOR_KINDS)}")
-
-
-def projector_output_grid(kind: str, input_grid: int, num_tokens: int = 256) -> int:
-    """The output grid side of projector `kind` without building it (the data side needs it)."""
-    return math.isqrt(num_tokens) if kind == "c_abstractor" else input_grid
+    """The projector `kind` (a name of PROJECTORS) from vision width to LLM width."""
+    builder = PROJECTORS.get(PROJECTORS.check(kind, "model.projector.kind"))
+    return builder(vision_dim, llm_dim, num_tokens=num_tokens, depth=depth, hidden_size=hidden_size,
+                   input_tokens=input_tokens)

@@ -3,14 +3,14 @@
 Tests and the demo manifest use these instead of downloads: a CLIP vision tower (112 px, 14 px
 patches -> an 8 x 8 grid), its image processor, a Llama causal LM and a BPE tokenizer trained in
 code on a fixed word list (so tags split into several sub-tokens, as with real tokenizers). All are
-deterministic: weights come from `torch.manual_seed(seed)`, the tokenizer from a fixed corpus.
+deterministic: weights come from the global torch generator seeded with `seed`
+(`pad_pipeline.core.runtime.set_seed`), the tokenizer from a fixed corpus.
 """
 
 from __future__ import annotations
 
 import functools
 
-import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     CLIPImageProcessor,
@@ -20,6 +20,8 @@ from transformers import (
     LlamaForCausalLM,
     PreTrainedTokenizerFast,
 )
+
+from pad_pipeline.core.runtime import set_seed
 
 TINY_IMAGE_SIZE = 112
 TINY_PATCH_SIZE = 14
@@ -80,10 +82,10 @@ def tiny_llama_config(vocab_size: int, hidden_size: int = 64, layers: int = 2) -
 
 
 def tiny_vision_model(seed: int = 0) -> CLIPVisionModel:
-    torch.manual_seed(seed)
+    set_seed(seed)
     return CLIPVisionModel(tiny_vision_config()).eval()
 
 
 def tiny_llm(vocab_size: int, seed: int = 1) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
+    set_seed(seed)
     return LlamaForCausalLM(tiny_llama_config(vocab_size))

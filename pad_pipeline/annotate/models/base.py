@@ -2,6 +2,8 @@
 
 A wrapper is built once per worker from its config section (`checkpoint` is a hub id, a local path or
 `tiny-random`), placed on one device, and then maps a batch of decoded images to plain results.
+`provenance()` says what was loaded (it goes into every shard record, so it is fixed once built);
+`stats()` counts what happened since it was built (the annotator actor reports it).
 Images are uint8 RGB arrays of shape (H, W, 3) as produced by `pad_pipeline.annotate.intake`; a wrapper moves
 them to its device as uint8 and normalises them there.
 """
@@ -10,12 +12,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
-
-TINY_RANDOM = "tiny-random"
 
 
 @dataclass
@@ -51,28 +51,27 @@ class MaskResult:
 
 
 class Tagger(Protocol):
-    def provenance(self) -> dict[str, str | None]: ...
+    def provenance(self) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...
 
     def tag(self, images: Sequence[np.ndarray]) -> list[TagResult]: ...
 
 
 class Detector(Protocol):
-    def provenance(self) -> dict[str, str | None]: ...
+    def provenance(self) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...
 
     def detect(self, images: Sequence[np.ndarray], tags: Sequence[list[str]]) -> list[Detections]: ...
 
 
 class Segmenter(Protocol):
-    def provenance(self) -> dict[str, str | None]: ...
+    def provenance(self) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...
 
     def segment(self, images: Sequence[np.ndarray], boxes: Sequence[torch.Tensor]) -> list[MaskResult]: ...
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> the CUDA device Ray (or the user) made visible, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-    return torch.device(name)
 
 
 def images_to_device(images: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
@@ -88,8 +87,3 @@ def images_to_device(images: Sequence[np.ndarray], device: torch.device) -> list
             host = torch.from_numpy(np.ascontiguousarray(im))
         tensors.append(host.to(device, non_blocking=True).permute(2, 0, 1))
     return tensors
-
-
-def prepare_cpu_threads() -> None:
-    """Random-weight models on zero-padded inputs make denormals; flushing them is 10x faster on CPU."""
-    torch.set_flush_denormal(True)

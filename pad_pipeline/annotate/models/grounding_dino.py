@@ -21,21 +21,21 @@ from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProc
 
 from pad_pipeline.annotate.config import DetectorConfig, ModelsConfig
 from pad_pipeline.annotate.models import preprocess as pp
-from pad_pipeline.annotate.models.base import TINY_RANDOM, Detections, images_to_device
+from pad_pipeline.annotate.models.base import Detections, images_to_device
 from pad_pipeline.annotate.models.grounding_text import PromptChunk, assign_boxes_to_tags, chunk_tags
 from pad_pipeline.annotate.models.hf_loading import autocast, load_text_image_model, provenance
 from pad_pipeline.annotate.models.text_cache import CachingTextBackbone
 from pad_pipeline.annotate.models.tiny import tiny_grounding_dino
+from pad_pipeline.annotate.ops.boxes import clip_to_image, cxcywh_to_xyxy, scale_normalized
+from pad_pipeline.core.runtime import TINY_RANDOM
 
 log = logging.getLogger(__name__)
 
 
 def boxes_to_pixels(cxcywh: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Normalised (cx, cy, w, h) of the unpadded image -> xyxy pixels clipped to the image."""
-    cx, cy, w, h = cxcywh.float().unbind(-1)
-    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
-    scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=xyxy.device)
-    return torch.minimum((xyxy * scale).clamp(min=0), scale)
+    """(N, 4) normalised (cx, cy, w, h) of the unpadded image -> xyxy pixels clipped to the image."""
+    xyxy = scale_normalized(cxcywh_to_xyxy(cxcywh.float()), width, height)
+    return clip_to_image(xyxy, width, height)
 
 
 def empty_detections(device: torch.device) -> Detections:
@@ -100,13 +100,13 @@ class GroundingDinoDetector:
     def detect(self, images: Sequence[np.ndarray], tags: Sequence[list[str]]) -> list[Detections]:
         pairs = [(i, c) for i, image_tags in enumerate(tags) for c in self.chunks(image_tags)]
         needed = sorted({i for i, _ in pairs})
-        on_device = dict(zip(needed, images_to_device([images[i] for i in needed], self.device)))
+        on_device = dict(zip(needed, images_to_device([images[i] for i in needed], self.device), strict=True))
         pixels = {i: self.pixel_values(im) for i, im in on_device.items()}
         parts: list[list[Detections]] = [[] for _ in images]
         for start in range(0, len(pairs), self.cfg.batch_size):
             batch = pairs[start:start + self.cfg.batch_size]
             logits, boxes = self._forward([pixels[i] for i, _ in batch], [c for _, c in batch])
-            for (i, chunk), lg, bx in zip(batch, logits, boxes):
+            for (i, chunk), lg, bx in zip(batch, logits, boxes, strict=True):
                 keep, index, score = assign_boxes_to_tags(lg, chunk.spans, self.cfg.box_threshold,
                                                           self.cfg.text_threshold)
                 h, w = images[i].shape[:2]
@@ -116,6 +116,10 @@ class GroundingDinoDetector:
 
     def provenance(self) -> dict[str, str | None]:
         return provenance("grounding_dino", self.cfg.checkpoint, self.revision)
+
+    def stats(self) -> dict[str, Any]:
+        """Text-encoder reuse and tags that could never be prompted, since the detector was built."""
+        return {"text_cache": self.text_encoder.stats.as_dict(), "dropped_tags": self.dropped_tags}
 
 
 def _concat(parts: list[Detections], device: torch.device) -> Detections:

@@ -80,7 +80,7 @@ def chunk_tags(tags: Sequence[str], tokenizer: Any, limit: int) -> tuple[list[Pr
     groups: list[list[str]] = []
     dropped: list[str] = []
     used = capacity + 1  # forces a new group for the first tag
-    for tag, ids in zip(tags, lengths):
+    for tag, ids in zip(tags, lengths, strict=True):
         cost = len(ids) + dot
         if not ids or cost > capacity:  # nothing left to prompt, or too long on its own
             dropped.append(tag)

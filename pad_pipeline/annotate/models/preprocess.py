@@ -16,7 +16,9 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as tvF
 
-# PIL resample codes (what processor configs store) -> torchvision modes.
+# PIL resample codes (what processor configs store) -> torchvision modes; the one map of PAD (the
+# trainer's image geometry uses it too). PIL's NEAREST samples pixel centres, which is torchvision's
+# NEAREST_EXACT, not its legacy NEAREST (checked against PIL in the tests).
 _PIL_TO_TV = {0: InterpolationMode.NEAREST_EXACT, 1: InterpolationMode.LANCZOS, 2: InterpolationMode.BILINEAR,
               3: InterpolationMode.BICUBIC, 4: InterpolationMode.BOX, 5: InterpolationMode.HAMMING}
 

@@ -1,43 +1,60 @@
-"""Names -> builders for taggers, detectors and segmenters (plain dicts, lazy imports).
+"""Names -> builders for taggers, detectors and segmenters, and the model presets beside them.
 
-A builder takes `(section_config, models_config, device)` and returns a loaded wrapper. Modules are
-imported only when their name is chosen, so RAM's code is not loaded for a CLIP run and vice versa.
+A builder takes `(section_config, models_config, device)` and returns a loaded wrapper. Builders are
+`Registry` strings, imported only when their name is chosen (RAM's code is not loaded for a CLIP run),
+so `pad_pipeline.annotate.config` checks every `kind` against these registries when a manifest loads
+without importing torch. A preset fills a manifest's `models` section; the manifest's own fields win.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-import torch
+from pad_pipeline.core.registry import Registry
 
-from pad_pipeline.core.errors import ConfigError
+if TYPE_CHECKING:
+    import torch
 
-# name -> "module:function"; the function is `build(section, models_config, device)`.
-TAGGERS: dict[str, str] = {
+TAGGERS = Registry("tagger", {
     "clip": "pad_pipeline.annotate.models.clip_tagger:build_clip_tagger",
     "ram": "pad_pipeline.annotate.models.ram.tagger:build_ram_tagger",
     "ram_plus": "pad_pipeline.annotate.models.ram.tagger:build_ram_plus_tagger",
-}
-DETECTORS: dict[str, str] = {
+})
+DETECTORS = Registry("detector", {
     "grounding_dino": "pad_pipeline.annotate.models.grounding_dino:build_grounding_dino",
-}
-SEGMENTERS: dict[str, str] = {
+})
+SEGMENTERS = Registry("segmenter", {
     "sam": "pad_pipeline.annotate.models.sam:build_sam",
+})
+
+MODEL_REGISTRIES = {"tagger": TAGGERS, "detector": DETECTORS, "segmenter": SEGMENTERS}
+
+# The paper preset: RAM++ Swin-L, grounding-dino-tiny, sam-vit-huge, Grounded-SAM's RAM thresholds.
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny-random": {
+        "tagger": {"kind": "clip", "checkpoint": "tiny-random", "threshold": 0.0, "max_tags": 6},
+        "detector": {"kind": "grounding_dino", "checkpoint": "tiny-random", "box_threshold": 0.0,
+                     "text_threshold": 0.0},
+        "segmenter": {"kind": "sam", "checkpoint": "tiny-random"},
+        "nms": {"iou_threshold": 0.5, "max_boxes": 8},
+        "dtype": "float32",
+    },
+    "paper": {
+        "tagger": {"kind": "ram_plus", "checkpoint": "checkpoints/ram_plus_swin_large_14m.pth",
+                   "tag_list": "checkpoints/ram_tag_list.txt",
+                   "tag_thresholds": "checkpoints/ram_tag_list_threshold.txt", "image_size": 384},
+        "detector": {"kind": "grounding_dino", "checkpoint": "IDEA-Research/grounding-dino-tiny",
+                     "box_threshold": 0.25, "text_threshold": 0.2},
+        "segmenter": {"kind": "sam", "checkpoint": "facebook/sam-vit-huge"},
+        "nms": {"iou_threshold": 0.5},
+        "dtype": "bfloat16",
+    },
 }
-
-_REGISTRIES = {"tagger": TAGGERS, "detector": DETECTORS, "segmenter": SEGMENTERS}
-
-
-def get_builder(role: str, name: str) -> Callable[..., Any]:
-    """Look up the builder of `name` for `role`; the error lists the valid names."""
-    registry = _REGISTRIES[role]
-    if name not in registry:
-        raise ConfigError(f"field 'models.{role}.kind': {name!r} is not supported; "
-                          f"valid: {', '.join(sorted(registry))}")
-    module_name, func_name = registry[name].split(":")
-    return getattr(importlib.import_module(module_name), func_name)
 
 
 def build_model(role: str, section: Any, models_config: Any, device: torch.device) -> Any:
-    return get_builder(role, section.kind)(section, models_config, device)
+    """The loaded wrapper of `section.kind` for `role` (tagger, detector or segmenter)."""
+    registry = MODEL_REGISTRIES[role]
+    # Checked again here: a config changed in code (model_copy) skips the check made at load.
+    builder = registry.get(registry.check(section.kind, f"models.{role}.kind"))
+    return builder(section, models_config, device)

@@ -10,7 +10,7 @@ mask logits are upsampled to the padded frame, cropped to the resized image, res
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -19,10 +19,11 @@ from transformers import SamImageProcessor, SamModel
 
 from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
 from pad_pipeline.annotate.models import preprocess as pp
-from pad_pipeline.annotate.models.base import TINY_RANDOM, MaskResult, images_to_device
+from pad_pipeline.annotate.models.base import MaskResult, images_to_device
 from pad_pipeline.annotate.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
 from pad_pipeline.annotate.models.tiny import tiny_sam
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.core.runtime import TINY_RANDOM
 
 # Masks are upsampled this many at a time, so float logits at full resolution never pile up.
 _UPSAMPLE_GROUP = 16
@@ -100,6 +101,9 @@ class SamSegmenter:
 
     def provenance(self) -> dict[str, str | None]:
         return provenance("sam", self.cfg.checkpoint, self.revision)
+
+    def stats(self) -> dict[str, Any]:
+        return {}
 
 
 def build_sam(cfg: SegmenterConfig, models: ModelsConfig, device: torch.device) -> SamSegmenter:

@@ -28,12 +28,17 @@ from transformers.modeling_outputs import BaseModelOutput
 
 @dataclass
 class TextCacheStats:
+    """Counts since the cache was built (reported through the detector's `stats()`)."""
+
     rows: int = 0  # rows asked for
     encoded: int = 0  # rows actually run through the backbone
 
     @property
     def reuse(self) -> float:
         return 1.0 - self.encoded / self.rows if self.rows else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"rows": self.rows, "encoded": self.encoded, "reuse": round(self.reuse, 4)}
 
 
 class CachingTextBackbone(nn.Module):
@@ -53,7 +58,7 @@ class CachingTextBackbone(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         # One host copy of the ids (small: batch x <= 256 ints) to key the rows.
         keys = [tuple(ids) + tuple(types) for ids, types in
-                zip(input_ids.tolist(), token_type_ids.tolist())]
+                zip(input_ids.tolist(), token_type_ids.tolist(), strict=True)]
         self.stats.rows += len(keys)
         missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
         fresh: dict[tuple, torch.Tensor] = {}
@@ -66,7 +71,7 @@ class CachingTextBackbone(nn.Module):
                                 position_ids[rows] if position_ids is not None else None,
                                 return_dict=True, **kwargs)
             self.stats.encoded += len(missing)
-            fresh = dict(zip(missing, out.last_hidden_state))
+            fresh = dict(zip(missing, out.last_hidden_state, strict=True))
         rows_out = []
         for k in keys:
             hidden = fresh.get(k)

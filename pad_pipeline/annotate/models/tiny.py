@@ -8,11 +8,8 @@ deterministic function of its arguments (the global torch RNG is left untouched)
 
 from __future__ import annotations
 
-import contextlib
-from importlib import resources
-from typing import Iterator, Sequence
+from typing import Sequence
 
-import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import (
     CLIPConfig,
@@ -26,6 +23,9 @@ from transformers import (
     SamImageProcessor,
     SamModel,
 )
+
+from pad_pipeline.annotate.models.vocabulary import packaged_tags
+from pad_pipeline.core.runtime import seeded
 
 _LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [str(d) for d in range(10)]
 _PUNCT = list(".,?!'-/&()")
@@ -42,22 +42,9 @@ TINY_DINO_MAX_TEXT_LEN = 48
 TINY_SAM_IMAGE_SIZE = 64
 
 
-def default_tags() -> list[str]:
-    """The packaged generic vocabulary: the CLIP tagger's default, the tiny tokenizers' whole words."""
-    text = resources.files("pad_pipeline").joinpath("data/default_tags.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def default_tag_words() -> list[str]:
-    return sorted({w for tag in default_tags() for w in tag.lower().split()})
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch inside the block only: random init is reproducible and the caller's RNG is kept."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    """The whole words of the packaged tags: the tiny tokenizers' vocabulary."""
+    return sorted({w for tag in packaged_tags() for w in tag.lower().split()})
 
 
 def _wordpiece_tokenizer(vocab: dict[str, int], unk: str, template: str, specials: list[tuple[str, int]]

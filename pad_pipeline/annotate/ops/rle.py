@@ -1,15 +1,24 @@
-"""COCO run-length encoding of binary masks, computed on the masks' own device.
+"""The one COCO RLE codec of PAD: the `rle_mask` strings the annotator writes and everything else reads.
 
-COCO RLE runs over the mask in column-major (Fortran) order and starts with a run of zeros. Run lengths
-are found on the device (only the change positions cross to the host, never a full-resolution mask),
-then pycocotools compresses them into the `counts` string that `pycocotools.mask.decode` reads back.
+COCO RLE runs over the mask in column-major (Fortran) order and starts with a run of zeros. For the
+annotator, run lengths are found on the masks' own device (only the change positions cross to the
+host, never a full-resolution mask), then pycocotools compresses them into the `counts` string that
+`pycocotools.mask.decode` reads back. Synthetic builds encode numpy masks (`encode_mask_array`);
+`pad status/verify/show` and the trainer decode (`decode_mask`, `rle_bounding_box`).
+
+torch is never imported here (the tensor functions only call tensor methods), so the torch-free tools
+can import this module.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from pycocotools import mask as mask_utils
+
+if TYPE_CHECKING:
+    import torch
 
 
 def run_lengths(masks: torch.Tensor) -> list[list[int]]:
@@ -46,10 +55,18 @@ def encode_masks(masks: torch.Tensor) -> list[str]:
     return strings
 
 
+def encode_mask_array(mask: np.ndarray) -> str:
+    """The COCO compressed RLE `counts` string of one (H, W) numpy mask (bool or 0/1)."""
+    return mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"].decode("ascii")
+
+
 def decode_mask(counts: str, height: int, width: int) -> np.ndarray:
     """The (H, W) uint8 mask of a compressed RLE counts string."""
     return mask_utils.decode({"size": [height, width], "counts": counts.encode("ascii")})
 
 
-def mask_areas(masks: torch.Tensor) -> list[int]:
-    return masks.flatten(1).sum(1).tolist() if masks.shape[0] else []
+def rle_bounding_box(counts: str, height: int, width: int) -> tuple[int, int, int, int]:
+    """(x, y, box width, box height) of a mask's pixels, read from its RLE without decoding it;
+    all zeros for an empty mask."""
+    x, y, w, h = mask_utils.toBbox({"size": [height, width], "counts": counts.encode("ascii")})
+    return int(x), int(y), int(w), int(h)

@@ -1,28 +1,42 @@
 """Sources enumerate a corpus as `SourceItem`s (image id, caption, where the bytes are) in a fixed order.
 
 `list_items(cfg)` is called once, when the plan is made; shard tasks later fetch bytes with
-`fetch_bytes`, so the corpus is never re-listed and never loaded whole into a worker.
+`fetch_bytes`, so the corpus is never re-listed and never loaded whole into a worker. `SOURCES` maps
+`source.kind` to its lister; `pad_pipeline.annotate.config` checks the kind against it at load.
 """
 
 from __future__ import annotations
 
-from pad_pipeline.annotate.config import SourceConfig
-from pad_pipeline.annotate.sources.base import SourceItem, fetch_bytes
-from pad_pipeline.core.errors import ConfigError
+from typing import TYPE_CHECKING
+
+from pad_pipeline.annotate.sources.base import SourceItem, fetch_bytes, probe_locations
+from pad_pipeline.core.errors import PadError
+from pad_pipeline.core.registry import Registry
+
+if TYPE_CHECKING:  # the config imports this registry to validate `source.kind`
+    from pad_pipeline.annotate.config import SourceConfig
+
+SOURCES = Registry("source", {
+    "llava_json": "pad_pipeline.annotate.sources.llava_json:list_items",
+    "image_dir": "pad_pipeline.annotate.sources.image_dir:list_items",
+    "webdataset": "pad_pipeline.annotate.sources.webdataset_tars:list_items",
+})
 
 
 def list_items(cfg: SourceConfig) -> list[SourceItem]:
-    from pad_pipeline.annotate.sources import image_dir, llava_json, webdataset_tars
-
-    readers = {
-        "llava_json": llava_json.list_items,
-        "image_dir": image_dir.list_items,
-        "webdataset": webdataset_tars.list_items,
-    }
-    if cfg.kind not in readers:
-        raise ConfigError(f"field 'source.kind': {cfg.kind!r} is not supported; valid: {', '.join(readers)}")
-    items = readers[cfg.kind](cfg)
+    """Every item of the corpus `cfg` describes, in its fixed order (the first `cfg.limit` if set)."""
+    items = SOURCES.get(SOURCES.check(cfg.kind, "source.kind"))(cfg)
     return items[: cfg.limit] if cfg.limit else items
 
 
-__all__ = ["SourceItem", "fetch_bytes", "list_items"]
+def probe_source(cfg: SourceConfig, items: list[SourceItem]) -> None:
+    """Refuse a source none of whose spread-out probe locations can be read (a wrong image folder),
+    before anything is planned or started; one unreadable image among readable ones is left to intake."""
+    readable, error = probe_locations(items)
+    if readable == 0:
+        field = "source.image_root" if cfg.kind == "llava_json" else "source.path"
+        raise PadError(f"field '{field}': none of {min(5, len(items))} probed images can be read "
+                       f"(first: {items[0].location}: {error}); check the path")
+
+
+__all__ = ["SOURCES", "SourceItem", "fetch_bytes", "list_items", "probe_source"]

@@ -54,3 +54,15 @@ def fetch_bytes(locations: Iterable[str]) -> dict[str, bytes | Exception]:
         for m in members:
             out.setdefault(tar_location(url, m), FileNotFoundError(f"{m} not in {url}"))
     return out
+
+
+def probe_locations(items: list[SourceItem], count: int = 5) -> tuple[int, str]:
+    """Read up to `count` spread-out items: (how many were readable, the first read error)."""
+    if not items:
+        return 0, ""
+    step = max(1, len(items) // count)
+    chosen = items[::step][:count]
+    fetched = fetch_bytes(it.location for it in chosen)
+    errors = [v for v in fetched.values() if isinstance(v, Exception)]
+    first = f"{type(errors[0]).__name__}: {errors[0]}"[:200] if errors else ""
+    return len(fetched) - len(errors), first

@@ -24,6 +24,9 @@ class Stage(Protocol):
     def provenance(self) -> dict[str, Any]:
         """Model name, checkpoint and revision (empty for model-free stages)."""
 
+    def stats(self) -> dict[str, Any]:
+        """Counts since setup that the annotator actor reports (empty when there is nothing to count)."""
+
 
 class ModelStage:
     """A stage around one registry-built wrapper (`role` is tagger, detector or segmenter)."""
@@ -40,3 +43,6 @@ class ModelStage:
 
     def provenance(self) -> dict[str, Any]:
         return self.model.provenance()
+
+    def stats(self) -> dict[str, Any]:
+        return self.model.stats()

@@ -26,7 +26,7 @@ def image_labels(detections: Any, masks: Any) -> tuple[list[dict[str, Any]], int
     labels = [{"tag": detections.labels[i], "bbox": [round(float(c), 1) for c in box],
                "score": round(float(s), 4), "mask_score": round(float(ms), 4), "area": int(a),
                "rle_mask": rle}
-              for i, box, s, ms, a, rle in zip(keep.tolist(), boxes, scores, mask_scores, area_list, rles)]
+              for i, box, s, ms, a, rle in zip(keep.tolist(), boxes, scores, mask_scores, area_list, rles, strict=True)]
     labels.sort(key=lambda lab: -lab["score"])
     return labels, len(detections) - len(labels)
 
@@ -38,8 +38,11 @@ class EncodeStage:
         pass
 
     def __call__(self, batch: Batch) -> Batch:
-        results = [image_labels(d, m) for d, m in zip(batch["detections"], batch["masks"])]
+        results = [image_labels(d, m) for d, m in zip(batch["detections"], batch["masks"], strict=True)]
         return {**batch, "labels": [r[0] for r in results], "empty_masks": [r[1] for r in results]}
 
     def provenance(self) -> dict[str, Any]:
+        return {}
+
+    def stats(self) -> dict[str, Any]:
         return {}

@@ -27,3 +27,6 @@ class NmsStage:
 
     def provenance(self) -> dict[str, Any]:
         return {"name": "torchvision.nms", "iou_threshold": self.cfg.iou_threshold}
+
+    def stats(self) -> dict[str, Any]:
+        return {}

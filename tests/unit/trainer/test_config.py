@@ -1,11 +1,17 @@
 """The checked-in manifests validate; mistakes are one-line errors naming the field; DeepSpeed 'auto' fill."""
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
+import yaml
+from helpers import REPO, subprocess_env
 
 from pad_pipeline.core.errors import ConfigError
-from trainer.config import load_pretrain_config
+from trainer.analysis.config import AnalyzeDataConfig
+from trainer.config import DataConfig, PatchSampleConfig, load_pretrain_config, resume_identity
 from trainer.engine import read_deepspeed_json, resolve_deepspeed_config
 
 
@@ -28,12 +34,51 @@ def test_bad_fields_are_one_line_errors():
     with pytest.raises(ConfigError, match="square"):
         load_pretrain_config("manifests/pretrain-demo.yaml", ["model.projector.kind=c_abstractor",
                                                                "model.projector.num_tokens=10"])
+    with pytest.raises(ConfigError, match=r"^manifests/pretrain-demo\.yaml: field 'model\.projector\.kind': "
+                                          r"'mlp2x_gelo' is not a known projector; valid: linear, mlp2x_gelu, "
+                                          r"c_abstractor$"):
+        load_pretrain_config("manifests/pretrain-demo.yaml", ["model.projector.kind=mlp2x_gelo"])
+
+
+def test_sample_fields_are_defined_once_for_pretraining_and_analysis():
+    shared = set(PatchSampleConfig.model_fields)
+    assert shared == {"image_aspect", "min_coverage", "max_regions"}
+    for schema in (DataConfig, AnalyzeDataConfig):
+        assert issubclass(schema, PatchSampleConfig)
+        assert not shared & set(schema.__annotations__), f"{schema.__name__} redefines a shared field"
+
+
+def test_resume_identity_reads_the_dotted_fields():
+    cfg = load_pretrain_config("manifests/pretrain-demo.yaml", ["data.min_coverage=0.25", "train.seed=7"])
+    identity = resume_identity(cfg)
+    assert identity["data.min_coverage"] == 0.25 and identity["train.seed"] == 7
+    assert identity["model"]["projector"]["kind"] == "mlp2x_gelu"
+
+
+def test_a_projector_typo_exits_2_in_one_line_fast_before_anything_starts(tmp_path):
+    data = yaml.safe_load(open(REPO / "manifests/pretrain-demo.yaml"))
+    data["model"]["projector"] = {"kind": "mlp2x_gelo"}
+    data["train"]["output_dir"] = str(tmp_path / "run")
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code = ("import sys\nfrom pad_pipeline.cli import main\n"
+            f"rc = main(['pretrain', {str(path)!r}])\n"
+            "print(sorted(m for m in ('torch', 'ray', 'deepspeed') if m in sys.modules))\nsys.exit(rc)\n")
+    t0 = time.monotonic()
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=subprocess_env(), capture_output=True,
+                         text=True, timeout=60)
+    seconds = time.monotonic() - t0
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [f"pad: error: {path}: field 'model.projector.kind': 'mlp2x_gelo' is not "
+                                       "a known projector; valid: linear, mlp2x_gelu, c_abstractor"]
+    assert run.stdout.strip() == "[]" and seconds < 2.0, (run.stdout, seconds)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("path", ["cluster/deepspeed/zero2.json", "cluster/deepspeed/zero3.json"])
 def test_deepspeed_auto_values_are_filled(path):
-    cfg = resolve_deepspeed_config(read_deepspeed_json(path), micro_batch=32, grad_accum=2, world=4, lr=1e-3, weight_decay=0.0,
-                                   grad_clip=1.0, bf16=True)
+    cfg = resolve_deepspeed_config(read_deepspeed_json(path), micro_batch=32, grad_accum=2, world=4, lr=1e-3,
+                                   weight_decay=0.0, grad_clip=1.0, bf16=True)
     assert "auto" not in json.dumps(cfg)
     assert cfg["train_batch_size"] == 256 and cfg["bf16"]["enabled"] is True
     assert cfg["optimizer"]["type"] == "AdamW" and cfg["optimizer"]["params"]["lr"] == 1e-3

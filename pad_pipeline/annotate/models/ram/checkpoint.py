@@ -127,9 +127,14 @@ def _hint(missing: list[str], unexpected: list[str]) -> str:
 
 @dataclass
 class LoadReport:
-    """What a strict load did: the official keys dropped by `SKIPPED`."""
+    """What a strict load did: how many tensors it loaded, and the official keys dropped by `SKIPPED`."""
 
+    loaded: int
     skipped: list[str]
+
+    def summary(self) -> dict[str, int]:
+        """The counts that go into the tagger's provenance (the full key list would swamp a record)."""
+        return {"loaded_keys": self.loaded, "skipped_keys": len(self.skipped)}
 
 
 def load_official_state_dict(model: nn.Module, official: Mapping[str, torch.Tensor],
@@ -157,7 +162,7 @@ def load_official_state_dict(model: nn.Module, official: Mapping[str, torch.Tens
         raise PadError(f"{source}: checkpoint does not fit the {type(model).__name__} built for this config; "
                        + "; ".join(problems) + _hint(missing, unexpected))
     model.load_state_dict({ours: official[key] for ours, key in renamed.items()}, strict=True)
-    return LoadReport(skipped=sorted(skipped))
+    return LoadReport(loaded=len(renamed), skipped=sorted(skipped))
 
 
 def read_official_checkpoint(url: str) -> tuple[dict[str, torch.Tensor], str]:

@@ -11,7 +11,7 @@ per image the tags above threshold with their sigmoid scores, best first.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -19,12 +19,12 @@ from torchvision.transforms.v2 import InterpolationMode
 
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
 from pad_pipeline.annotate.models import preprocess as pp
-from pad_pipeline.annotate.models.base import TINY_RANDOM, TagResult, images_to_device
+from pad_pipeline.annotate.models.base import TagResult, images_to_device
 from pad_pipeline.annotate.models.hf_loading import autocast
 from pad_pipeline.annotate.models.ram.checkpoint import load_official_state_dict, read_official_checkpoint
 from pad_pipeline.annotate.models.ram.model import RamModel, ram_plus_swin_large_config, ram_swin_large_config
 from pad_pipeline.annotate.models.ram.tiny import tiny_ram
-from pad_pipeline.annotate.models.ram.vocabulary import (
+from pad_pipeline.annotate.models.vocabulary import (
     Vocabulary,
     build_vocabulary,
     packaged_tags,
@@ -32,16 +32,18 @@ from pad_pipeline.annotate.models.ram.vocabulary import (
     select_tags,
 )
 from pad_pipeline.core.errors import ConfigError
+from pad_pipeline.core.runtime import TINY_RANDOM
 
 IMAGENET = pp.Normalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 OFFICIAL_IMAGE_SIZE = 384  # both official checkpoints are Swin-L/384
+DEFAULT_THRESHOLD = 0.68  # recognize-anything's `threshold` default, used when no per-class file is given
 
 
 class RamTagger:
     """Scores every tag of the vocabulary per image; see the module docstring."""
 
     def __init__(self, model: RamModel, vocab: Vocabulary, cfg: TaggerConfig, device: torch.device,
-                 dtype: str, provenance: dict[str, str | None]):
+                 dtype: str, provenance: dict[str, Any]):
         if model.cfg.num_classes != len(vocab):
             raise ValueError(f"model has {model.cfg.num_classes} classes, vocabulary {len(vocab)} tags")
         self.model = model.to(device).eval()
@@ -69,8 +71,11 @@ class RamTagger:
     def tag(self, images: Sequence[np.ndarray]) -> list[TagResult]:
         return select_tags(torch.sigmoid(self.logits(images)), self.vocab, self.cfg.max_tags)
 
-    def provenance(self) -> dict[str, str | None]:
+    def provenance(self) -> dict[str, Any]:
         return dict(self._provenance)
+
+    def stats(self) -> dict[str, Any]:
+        return {}
 
 
 def _tags(cfg: TaggerConfig) -> list[str]:
@@ -85,8 +90,9 @@ def _tags(cfg: TaggerConfig) -> list[str]:
 def _build(cfg: TaggerConfig, models: ModelsConfig, device: torch.device, plus: bool) -> RamTagger:
     name = "ram_plus" if plus else "ram"
     tags = _tags(cfg)
-    vocab = build_vocabulary(tags, cfg)
+    vocab = build_vocabulary(tags, cfg, DEFAULT_THRESHOLD)
     sha256: str | None = None
+    loaded: dict[str, int] = {}  # the strict load's counts; none for tiny-random
     if cfg.checkpoint == TINY_RANDOM:
         model = tiny_ram(len(tags), cfg.image_size, plus, models.seed)
     else:
@@ -96,10 +102,11 @@ def _build(cfg: TaggerConfig, models: ModelsConfig, device: torch.device, plus: 
         config = (ram_plus_swin_large_config if plus else ram_swin_large_config)(len(tags), cfg.image_size)
         state, sha256 = read_official_checkpoint(cfg.checkpoint)
         model = RamModel(config)
-        load_official_state_dict(model, state, source=f"field 'models.tagger.checkpoint': {cfg.checkpoint}")
+        report = load_official_state_dict(model, state, source=f"field 'models.tagger.checkpoint': {cfg.checkpoint}")
+        loaded = report.summary()
         del state
     provenance = {"name": name, "checkpoint": cfg.checkpoint, "revision": cfg.revision, "sha256": sha256,
-                  "tag_list": cfg.tag_list, "tag_thresholds": cfg.tag_thresholds}
+                  "tag_list": cfg.tag_list, "tag_thresholds": cfg.tag_thresholds, **loaded}
     return RamTagger(model, vocab, cfg, device, models.dtype, provenance)
 
 

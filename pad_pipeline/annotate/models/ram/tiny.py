@@ -8,15 +8,13 @@ is visible in the output); the caller's RNG is left untouched.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
 import torch
 from torch import nn
 
 from pad_pipeline.annotate.models.ram.model import RamConfig, RamModel
 from pad_pipeline.annotate.models.ram.swin import SwinConfig
 from pad_pipeline.annotate.models.ram.tagging_head import TaggingHeadConfig
+from pad_pipeline.core.runtime import seeded
 
 TINY_DESCRIPTIONS = 3
 
@@ -28,14 +26,6 @@ def tiny_ram_config(num_classes: int, image_size: int, plus: bool) -> RamConfig:
                              encoder_width=16)
     return RamConfig(num_classes=num_classes, descriptions_per_class=TINY_DESCRIPTIONS if plus else 0,
                      swin=swin, head=head)
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    # Not models.tiny.seeded: that module imports transformers, which RAM does not need.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 @torch.no_grad()
@@ -54,7 +44,7 @@ def _randomize(model: RamModel) -> None:
 
 def tiny_ram(num_classes: int, image_size: int, plus: bool, seed: int) -> RamModel:
     """A deterministic random-weight model: the same `seed` gives the same weights."""
-    with _seeded(seed):
+    with seeded(seed):
         model = RamModel(tiny_ram_config(num_classes, image_size, plus))
         _randomize(model)
     return model.eval()

@@ -6,8 +6,9 @@ import torch
 from pycocotools import mask as mask_utils
 
 from pad_pipeline.annotate.chain import Annotator, SystemicModelError
-from pad_pipeline.annotate.config import MODEL_PRESETS, ModelsConfig
+from pad_pipeline.annotate.config import ModelsConfig
 from pad_pipeline.annotate.models.base import TagResult
+from pad_pipeline.annotate.models.registry import MODEL_PRESETS
 
 
 class RecordingStage:
@@ -22,6 +23,9 @@ class RecordingStage:
         pass
 
     def provenance(self):
+        return {}
+
+    def stats(self):
         return {}
 
     def __call__(self, batch):
@@ -96,7 +100,7 @@ def test_chain_tags_boxes_masks(tagger):
     images = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), rng.integers(0, 255, (70, 52, 3), dtype=np.uint8)]
     results = annotator.annotate(images)
     assert annotator.provenance()["tag"]["name"] == tagger["kind"]
-    for image, result in zip(images, results):
+    for image, result in zip(images, results, strict=True):
         assert result.failure is None and result.tags
         assert all(label["tag"] in result.tags for label in result.labels)
         h, w = image.shape[:2]
@@ -104,3 +108,8 @@ def test_chain_tags_boxes_masks(tagger):
             mask = mask_utils.decode({"size": [h, w], "counts": label["rle_mask"].encode()})
             assert int(mask.sum()) == label["area"] > 0
     assert sum(len(r.labels) for r in results) > 0
+    # Counts are reported by the stages that keep them (the actor's stats), never in provenance.
+    stats = annotator.stats()
+    assert set(stats) == {"detect"} and stats["detect"]["dropped_tags"] == 0
+    assert stats["detect"]["text_cache"]["rows"] >= stats["detect"]["text_cache"]["encoded"] > 0
+    assert "text_cache" not in str(annotator.provenance())

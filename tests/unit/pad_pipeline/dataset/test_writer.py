@@ -4,24 +4,26 @@ import tarfile
 import webdataset as wds
 
 from pad_pipeline.dataset.reader import committed_shard_urls, iter_committed_samples
-from pad_pipeline.dataset.writer import FIXED_MTIME, Sample, write_shard
+from pad_pipeline.dataset.records import Label, Sample, SampleRecord
+from pad_pipeline.dataset.writer import FIXED_MTIME, write_shard
 
 
 def _samples():
-    return [Sample("k2", b"\xff\xd8two", {"image_id": "k2.jpg", "labels": [{"tag": "a"}]}),
-            Sample("k1", b"\xff\xd8one", {"image_id": "k1.jpg", "labels": []})]
+    label = Label("a", [0.0, 0.0, 1.0, 1.0], 0.5, 0.9, 1, "01")
+    return [Sample("k2", b"\xff\xd8two", SampleRecord("k2.jpg", [2, 2], "", ["a"], [label])),
+            Sample("k1", b"\xff\xd8one", SampleRecord("k1.jpg", [2, 2], "", [], []))]
 
 
 def test_tar_is_reproducible_sorted_and_fixed_metadata(tmp_path):
     r1 = write_shard(str(tmp_path / "a"), 0, _samples(), {"bad.jpg": "decode_error"}, {})
     r2 = write_shard(str(tmp_path / "b"), 0, list(reversed(_samples())), {"bad.jpg": "decode_error"}, {})
     t1 = (tmp_path / "a" / "pad-000000.tar").read_bytes()
-    assert t1 == (tmp_path / "b" / "pad-000000.tar").read_bytes() and r1["sha256"] == r2["sha256"]
+    assert t1 == (tmp_path / "b" / "pad-000000.tar").read_bytes() and r1.sha256 == r2.sha256
     with tarfile.open(fileobj=io.BytesIO(t1)) as tar:
         members = tar.getmembers()
     assert [m.name for m in members] == ["k1.jpg", "k1.json", "k2.jpg", "k2.json"]
     assert {m.mtime for m in members} == {FIXED_MTIME} and {m.uid for m in members} == {0}
-    assert r1["num_samples"] == 2 and r1["num_regions"] == 1 and r1["failures"] == {"bad.jpg": "decode_error"}
+    assert r1.num_samples == 2 and r1.num_regions == 1 and r1.failures == {"bad.jpg": "decode_error"}
 
 
 def test_only_committed_shards_are_read(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.plan import make_or_resume_plan
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset.writer import Sample, write_shard
+from pad_pipeline.dataset.records import Sample, SampleRecord
+from pad_pipeline.dataset.writer import write_shard
 from pad_pipeline.tools.publish import commit_batches, publish
 
 
@@ -31,8 +32,8 @@ def _build(tmp_path, commit_all=True):
     make_or_resume_plan(cfg, str(out))
     (out / "config.yaml").write_text("x: 1\n")
     for i in range(2 if commit_all else 1):
-        samples = [Sample(f"k{i}{j}", b"\xff\xd8", {"image_id": f"{i}{j}", "tags": ["dog", "grass"][: j + 1],
-                                                     "labels": []}) for j in range(2)]
+        samples = [Sample(f"k{i}{j}", b"\xff\xd8", SampleRecord(f"{i}{j}", [2, 2], "", ["dog", "grass"][: j + 1], []))
+                   for j in range(2)]
         write_shard(str(out), i, samples, {}, {"models": {"tag": {"checkpoint": "ram++"}}})
     return out
 

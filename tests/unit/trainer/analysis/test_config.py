@@ -38,7 +38,13 @@ def test_manifest_builds_pretrain_configs_of_its_runs(tmp_path):
     ({"projectors": {"x": {"source": "train:nope"}}}, "names no run"),
     ({"projectors": {"a b": {}}}, "name folders"),
     ({"train": {"runs": {"pa": {"beta_max": 1, "set": {"train.lrr": 1}}}}}, "lrr"),
-    ({"metrics": {"threshold": {"rule": "otsu"}}}, "metrics.threshold.rule"),
+    ({"metrics": {"threshold": {"rule": "otsu"}}}, r"metrics\.threshold\.rule': 'otsu' is not a known threshold "
+                                                   r"rule; valid: mean_std, relative, absolute$"),
+    ({"projectors": {"random": {"kind": "mlp3"}}}, r"projectors\.random\.kind': 'mlp3' is not a known "
+                                                   r"projector; valid: linear, mlp2x_gelu, c_abstractor$"),
+    ({"model": {"projector": {"kind": "mlp3"}}}, r"model\.projector\.kind': 'mlp3' is not a known projector"),
+    ({"train": {"runs": {"pa": {"beta_max": 1, "set": {"train.beta_max.x": 1}}}}},
+     r"train\.beta_max is not a mapping$"),
 ])
 def test_bad_manifests_fail_with_one_line_naming_the_field(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message) as err:

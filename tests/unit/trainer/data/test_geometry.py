@@ -38,3 +38,12 @@ def test_pad_matches_llava_expand2square_then_processor():
     geometry = ImageGeometry.plan(90, 40, spec)
     ours = _normalise(geometry.apply(torch.from_numpy(image).permute(2, 0, 1), spec), spec)
     assert torch.allclose(ours, ref, atol=1e-4)
+
+
+def test_nearest_resample_code_resizes_like_pil():
+    # The trainer uses the annotator's resample map: PIL code 0 is pixel-centre nearest, as in PIL.
+    spec = ProcessorSpec(shortest_edge=7, crop=7, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resample=0)
+    image = np.random.default_rng(2).integers(0, 256, (13, 13, 3), dtype=np.uint8)
+    ref = np.asarray(Image.fromarray(image).resize((7, 7), Image.Resampling.NEAREST)).transpose(2, 0, 1)
+    ours = ImageGeometry.plan(13, 13, spec).apply(torch.from_numpy(image).permute(2, 0, 1), spec)
+    assert np.array_equal(ours.numpy(), ref)

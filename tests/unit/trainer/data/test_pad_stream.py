@@ -7,13 +7,13 @@ from torch.utils.data import DataLoader
 
 from pad_pipeline.core.errors import PadError
 from trainer.data.pad_stream import PadStream, iter_rank_samples, list_shards
-from trainer.data.synthetic import write_synthetic_build
+from pad_pipeline.dataset.synthetic import random_field_build
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("pad"))
-    write_synthetic_build(out, num_samples=40, shard_size=7, min_side=16, max_side=24)
+    random_field_build(out, num_samples=40, shard_size=7, min_side=16, max_side=24)
     # A shard whose record was never written (a crashed writer) must be invisible.
     with open(os.path.join(out, "pad-000099.tar"), "wb") as f:
         f.write(b"\0" * 1024)

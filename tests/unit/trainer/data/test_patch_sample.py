@@ -3,17 +3,17 @@
 import numpy as np
 import torch
 
+from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.dataset.reader import iter_committed_samples
 from trainer.data.collate import IGNORE_INDEX, PatchCollator
 from trainer.data.geometry import ProcessorSpec
-from trainer.data.masks_to_tokens import decode_rle
 from trainer.data.patch_sample import PatchSampleBuilder
-from trainer.data.synthetic import write_synthetic_build
+from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.models.tiny import tiny_image_processor, tiny_tokenizer
 
 
 def test_builder_and_collator(tmp_path):
-    write_synthetic_build(str(tmp_path), num_samples=5, shard_size=5)
+    random_field_build(str(tmp_path), num_samples=5, shard_size=5)
     samples = list(iter_committed_samples(str(tmp_path)))
     tok = tiny_tokenizer()
     spec = ProcessorSpec.from_processor(tiny_image_processor(), "crop")
@@ -23,14 +23,14 @@ def test_builder_and_collator(tmp_path):
     first, rec = built[0], samples[0].record
     assert first.pixels.shape == (3, 112, 112) and first.pixels.dtype == torch.uint8
     assert first.input_ids[0] == tok.bos_token_id
-    assert tok.decode(first.input_ids[1:]) == rec["caption"] + "\n"
+    assert tok.decode(first.input_ids[1:]) == rec.caption + "\n"
     # The rectangle label covers a quarter of the image: a sizeable, contiguous token set.
-    w, h = rec["size"]
-    rect = decode_rle(rec["labels"][0]["rle_mask"], h, w)
-    assert rect.sum() == rec["labels"][0]["area"]
+    w, h = rec.size
+    rect = decode_mask(rec.labels[0].rle_mask, h, w)
+    assert rect.sum() == rec.labels[0].area
     assert 4 <= int(first.region_masks[0].sum()) <= 24
     # Sample 4 carries a 1-pixel label that no token can select: skipped and counted.
-    assert len(samples[4].record["labels"]) == 3 and built[4].skipped_regions == 1 and len(built[4].tag_ids) == 2
+    assert len(samples[4].record.labels) == 3 and built[4].skipped_regions == 1 and len(built[4].tag_ids) == 2
 
     batch = PatchCollator(tok.pad_token_id)(built)
     n = max(len(b.input_ids) for b in built)

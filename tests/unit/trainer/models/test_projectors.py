@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pad_pipeline.core.errors import ConfigError
-from trainer.models.projectors import build_projector, projector_output_grid
+from trainer.models.projectors import build_projector
 
 
 def test_linear_and_mlp_keep_the_grid_and_llava_keys():
@@ -14,7 +14,7 @@ def test_linear_and_mlp_keep_the_grid_and_llava_keys():
     assert list(mlp.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     lin = build_projector("linear", 8, 12)
     assert lin(x).shape == (2, 16, 12) and list(lin.state_dict()) == ["weight", "bias"]
-    assert mlp.output_grid(4) == lin.output_grid(4) == projector_output_grid("mlp2x_gelu", 4) == 4
+    assert mlp.output_grid(4) == lin.output_grid(4) == 4
 
 
 def test_c_abstractor_resamples_to_num_tokens():
@@ -22,7 +22,7 @@ def test_c_abstractor_resamples_to_num_tokens():
     p = build_projector("c_abstractor", 8, 12, num_tokens=4, depth=1, input_tokens=36)
     out = p(torch.randn(2, 36, 8))
     assert out.shape == (2, 4, 12)
-    assert p.output_grid(6) == projector_output_grid("c_abstractor", 6, 4) == 2
+    assert p.output_grid(6) == 2
     # Without conv blocks the pooling alone is visible: output token 0 sees only the top-left 3 x 3 patches.
     pool_only = build_projector("c_abstractor", 8, 12, num_tokens=4, depth=0, input_tokens=36)
     x = torch.randn(1, 36, 8)

@@ -8,8 +8,9 @@ from transformers import CLIPImageProcessor, CLIPModel
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
 from pad_pipeline.annotate.models import clip_tagger
 from pad_pipeline.annotate.models.base import TagResult, images_to_device
-from pad_pipeline.annotate.models.clip_tagger import ClipTagger, build_clip_tagger, select_tags
-from pad_pipeline.annotate.models.tiny import default_tags, tiny_clip
+from pad_pipeline.annotate.models.clip_tagger import ClipTagger, build_clip_tagger
+from pad_pipeline.annotate.models.tiny import tiny_clip
+from pad_pipeline.annotate.models.vocabulary import packaged_tags
 from pad_pipeline.core.errors import ConfigError, PadError
 
 CPU = torch.device("cpu")
@@ -39,18 +40,6 @@ def test_device_preprocessing_matches_clip_image_processor(processor):
         torch.testing.assert_close(mine, ref, atol=1e-5, rtol=0)
 
 
-def test_select_tags_threshold_deny_and_max_tags():
-    vocab = ["sky", "dog", "cat", "tree", "car"]
-    probs = torch.tensor([0.05, 0.4, 0.3, 0.2, 0.05])
-    thr = torch.full((5,), 0.1)
-    expected = TagResult(["dog", "cat", "tree"], pytest.approx([0.4, 0.3, 0.2]))
-    assert select_tags(probs, thr, vocab, set(), 10) == expected
-    assert select_tags(probs, thr, vocab, {"cat"}, 10).tags == ["dog", "tree"]
-    assert select_tags(probs, thr, vocab, set(), 2).tags == ["dog", "cat"]
-    per_tag = torch.tensor([0.0, 0.5, 0.1, 0.1, 0.0])  # per-class thresholds (RAM-style file)
-    assert select_tags(probs, per_tag, vocab, set(), 10).tags == ["cat", "tree", "sky", "car"]
-
-
 def test_tag_outputs_sorted_limited_and_deny_list(tagger):
     ims = images((40, 60), (32, 32))
     results = tagger.tag(ims)
@@ -58,11 +47,11 @@ def test_tag_outputs_sorted_limited_and_deny_list(tagger):
     for r in results:
         assert isinstance(r, TagResult) and len(r.tags) == 5 and len(r.scores) == 5
         assert r.scores == sorted(r.scores, reverse=True)
-        assert set(r.tags) <= set(tagger.vocab) and all(0.0 < s <= 1.0 for s in r.scores)
+        assert set(r.tags) <= set(tagger.vocab.tags) and all(0.0 < s <= 1.0 for s in r.scores)
     top = results[0].tags[0]
     processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     cfg = TaggerConfig(threshold=0.0, max_tags=5, deny_list=[top.upper()])
-    denied = ClipTagger(tagger.model, tagger.tokenizer, processor, tagger.vocab, cfg, CPU, "float32", None)
+    denied = ClipTagger(tagger.model, tagger.tokenizer, processor, tagger.vocab.tags, cfg, CPU, "float32", None)
     again = denied.tag(ims[:1])[0]
     assert top not in again.tags and again.tags[:4] == results[0].tags[1:]
 
@@ -93,23 +82,39 @@ def test_tiny_random_is_deterministic_per_seed(tagger):
 
 def test_tag_list_file_and_missing_file(tmp_path):
     path = tmp_path / "tags.txt"
-    path.write_text("zebra\n\nkite\nzebra\n")
+    path.write_text("zebra\nkite\nzebra\n\n")
     tg = build_clip_tagger(TaggerConfig(tag_list=str(path), threshold=0.0), MODELS, CPU)
-    assert tg.vocab == ["zebra", "kite"]
+    assert tg.vocab.tags == ["zebra", "kite"]  # duplicates once, trailing blank lines dropped
     assert sorted(tg.tag(images((32, 32)))[0].tags) == ["kite", "zebra"]
     with pytest.raises(ConfigError, match="models.tagger.tag_list"):
         build_clip_tagger(TaggerConfig(tag_list=str(tmp_path / "nope.txt")), MODELS, CPU)
+    (tmp_path / "gap.txt").write_text("zebra\n\nkite\n")
+    with pytest.raises(ConfigError, match="models.tagger.tag_list.*line 2 is blank"):
+        build_clip_tagger(TaggerConfig(tag_list=str(tmp_path / "gap.txt")), MODELS, CPU)
     bad = tmp_path / "thr.txt"
     bad.write_text("0.5\n")
-    with pytest.raises(ConfigError, match="tag_thresholds.*1 values for 2 tags"):
+    with pytest.raises(ConfigError, match="tag_thresholds.*1 thresholds for 2 tags"):
         build_clip_tagger(TaggerConfig(tag_list=str(path), tag_thresholds=str(bad)), MODELS, CPU)
+
+
+def test_tag_list_and_thresholds_from_an_fsspec_url():
+    import fsspec
+
+    with fsspec.open("memory://clip-tags/tags.txt", "w") as f:
+        f.write("zebra\nkite\n")
+    with fsspec.open("memory://clip-tags/thr.txt", "w") as f:
+        f.write("0.0\n1.0\n")
+    cfg = TaggerConfig(tag_list="memory://clip-tags/tags.txt", tag_thresholds="memory://clip-tags/thr.txt")
+    tg = build_clip_tagger(cfg, MODELS, CPU)
+    assert tg.vocab.tags == ["zebra", "kite"] and tg.vocab.thresholds.tolist() == [0.0, 1.0]
+    assert tg.tag(images((32, 32)))[0].tags == ["zebra"]  # a softmax probability is never > 1
 
 
 def test_default_vocabulary_and_threshold(tagger):
     tg = build_clip_tagger(TaggerConfig(), MODELS, CPU)
-    assert tg.vocab == default_tags() and 150 <= len(set(tg.vocab)) == len(tg.vocab) <= 300
+    assert tg.vocab.tags == packaged_tags() and 150 <= len(set(tg.vocab.tags)) == len(tg.vocab) <= 300
     expected = clip_tagger.DEFAULT_THRESHOLD_X_UNIFORM / len(tg.vocab)
-    torch.testing.assert_close(tg.thresholds, torch.full((len(tg.vocab),), expected))
+    torch.testing.assert_close(tg.vocab.thresholds, torch.full((len(tg.vocab),), expected))
 
 
 def test_local_checkpoint_goes_through_from_pretrained_with_revision(tmp_path, monkeypatch, tagger):

@@ -69,12 +69,13 @@ def test_prompt_chunk_encodings_are_reused_and_change_no_output():
     assert (stats.rows, stats.encoded) == (3, 2)  # the repeated chunk is encoded once
     again = det.detect(ims, tags)
     assert (stats.rows, stats.encoded) == (6, 2)  # every chunk from the cache
+    assert det.stats() == {"text_cache": {"rows": 6, "encoded": 2, "reuse": round(1 - 2 / 6, 4)}, "dropped_tags": 0}
     det.model.model.text_backbone = det.text_encoder.backbone  # the plain transformers path
     try:
         plain = det.detect(ims, tags)
     finally:
         det.model.model.text_backbone = det.text_encoder
-    for a, b, p in zip(first, again, plain):
+    for a, b, p in zip(first, again, plain, strict=True):
         assert a.labels == b.labels == p.labels
         assert torch.equal(a.boxes, b.boxes) and torch.equal(a.scores, b.scores)
         torch.testing.assert_close(a.boxes, p.boxes, atol=1e-5, rtol=1e-5)
@@ -91,7 +92,7 @@ def test_chunks_cover_every_tag_once_under_the_token_limit(tokenizer):
     for c in chunks:
         assert len(c.input_ids) <= limit
         assert c.input_ids == tokenizer(" . ".join(tag_phrase(t) for t in c.tags) + " .")["input_ids"]
-        for tag, span in zip(c.tags, c.spans):
+        for tag, span in zip(c.tags, c.spans, strict=True):
             assert span and tokenizer.decode([c.input_ids[k] for k in span]) == tag_phrase(tag)
     whole, _ = chunk_tags(tags[:3], tokenizer, 256)
     assert len(whole) == 1
@@ -106,6 +107,7 @@ def test_a_tag_longer_than_the_limit_is_dropped_and_counted(tokenizer, detector,
     before = detector.dropped_tags
     out = detector.detect(images((32, 32)), [[long_tag, "dog"]])
     assert detector.dropped_tags == before + 1 and set(out[0].labels) == {"dog"}
+    assert detector.stats()["dropped_tags"] == detector.dropped_tags
 
 
 def test_tag_phrase_lowercases_and_removes_delimiters():
@@ -148,7 +150,7 @@ def test_detect_outputs_one_tag_per_box_in_image_pixels(detector):
     n_chunks = len(detector.chunks(tags[2]))
     assert n_chunks > 1  # 40 tags exceed the tiny model's 48-token text limit
     assert len(out[0]) == queries and len(out[1]) == 0 and len(out[2]) == queries * n_chunks
-    for d, im, t in zip(out, ims, tags):
+    for d, im, t in zip(out, ims, tags, strict=True):
         assert d.boxes.dtype == torch.float32 and d.boxes.shape == (len(d), 4) and d.scores.shape == (len(d),)
         assert set(d.labels) <= set(t) and len(d.labels) == len(d)
         h, w = im.shape[:2]

@@ -41,6 +41,8 @@ def test_round_trip_through_the_official_layout_reproduces_logits_exactly(tmp_pa
     report = load_official_state_dict(target, state, str(path))
 
     assert report.skipped == sorted(SKIPPABLE)
+    assert report.loaded == len(source.state_dict())
+    assert report.summary() == {"loaded_keys": len(source.state_dict()), "skipped_keys": len(SKIPPABLE)}
     assert len(sha) == 64
     with torch.no_grad():
         assert torch.equal(target(PIXELS), source(PIXELS))

@@ -41,7 +41,7 @@ def test_tags_are_the_best_scores_above_threshold_in_order(kind):
     tagger = _tagger(kind, max_tags=4)
     results = tagger.tag(IMAGES[:2])
     probs = torch.sigmoid(tagger.logits(IMAGES[:2]))
-    for result, p in zip(results, probs):
+    for result, p in zip(results, probs, strict=True):
         top = torch.argsort(p, descending=True)[:4].tolist()
         assert result.tags == [tagger.vocab.tags[i] for i in top]
         assert result.scores == pytest.approx(p[top].tolist(), abs=1e-6)
@@ -96,7 +96,10 @@ def test_real_checkpoint_path_loads_strictly_and_records_its_hash(tmp_path, monk
     pixels = tagger.pixel_values(images_to_device(IMAGES[:2], CPU))
     with torch.no_grad():
         assert torch.equal(tagger.model(pixels), source(pixels))
-    assert len(tagger.provenance()["sha256"]) == 64
+    provenance = tagger.provenance()
+    assert len(provenance["sha256"]) == 64  # and the strict load's report: every tensor loaded, none skipped
+    assert (provenance["loaded_keys"], provenance["skipped_keys"]) == (len(source.state_dict()), 0)
+    assert tagger.stats() == {}
 
 
 def test_real_checkpoints_need_their_tag_list_and_384_px(tmp_path):

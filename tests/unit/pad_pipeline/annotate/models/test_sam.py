@@ -45,7 +45,7 @@ def test_masks_match_the_transformers_processor_path(segmenter):
     """SamProcessor (box scaling) + SamModel + post_process_masks give the same masks and IoUs."""
     processor = SamProcessor(image_processor=tiny_sam_image_processor())
     ours = segmenter.segment(images(*SHAPES), BOXES)
-    for im, boxes, mine in zip(images(*SHAPES), BOXES, ours):
+    for im, boxes, mine in zip(images(*SHAPES), BOXES, ours, strict=True):
         inputs = processor(images=im, input_boxes=[[boxes.tolist()]], return_tensors="pt")
         with torch.no_grad():
             out = segmenter.model(pixel_values=inputs["pixel_values"],
@@ -66,7 +66,7 @@ def test_masks_are_bool_at_the_original_size_and_empty_images_skip_the_models(se
         hook.remove()
     assert encoded == [2]  # one encoder batch, without the image that has no box
     assert all(isinstance(r, MaskResult) for r in out)
-    for r, im, n in zip(out, ims, (2, 0, 3)):
+    for r, im, n in zip(out, ims, (2, 0, 3), strict=True):
         assert r.masks.dtype == torch.bool and r.masks.shape == (n, *im.shape[:2])
         assert r.scores.shape == (n,) and r.scores.dtype == torch.float32
     assert out[0].masks.any() and not out[0].masks.all()
@@ -84,8 +84,8 @@ def test_masks_to_image_upsamples_crops_then_resizes():
 def test_batch_of_three_equals_three_singles(segmenter):
     ims = images(*SHAPES)
     batched = segmenter.segment(ims, BOXES)
-    singles = [segmenter.segment([im], [b])[0] for im, b in zip(ims, BOXES)]
-    for a, b in zip(batched, singles):
+    singles = [segmenter.segment([im], [b])[0] for im, b in zip(ims, BOXES, strict=True)]
+    for a, b in zip(batched, singles, strict=True):
         assert (a.masks != b.masks).float().mean() < 1e-3
         torch.testing.assert_close(a.scores, b.scores, atol=1e-5, rtol=1e-4)
 
@@ -114,7 +114,7 @@ def test_local_checkpoint_goes_through_from_pretrained_with_revision(tmp_path, m
     loaded = build_sam(SegmenterConfig(checkpoint=str(tmp_path), revision="main"), MODELS, CPU)
     assert calls == [((str(tmp_path),), {"revision": "main"})]
     ims = images(*SHAPES[:2])
-    for a, b in zip(loaded.segment(ims, BOXES[:2]), segmenter.segment(ims, BOXES[:2])):
+    for a, b in zip(loaded.segment(ims, BOXES[:2]), segmenter.segment(ims, BOXES[:2]), strict=True):
         assert torch.equal(a.masks, b.masks)
         torch.testing.assert_close(a.scores, b.scores)
     assert loaded.provenance() == {"name": "sam", "checkpoint": str(tmp_path), "revision": "main"}

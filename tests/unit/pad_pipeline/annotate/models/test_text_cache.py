@@ -48,6 +48,7 @@ def test_rows_seen_before_are_reused_until_evicted():
     assert enc.rows == [a, b, c]
     cache(_ids(b))
     assert enc.rows == [a, b, c, b] and cache.stats.reuse == 1 - 4 / 7
+    assert cache.stats.as_dict() == {"rows": 7, "encoded": 4, "reuse": round(1 - 4 / 7, 4)}
 
 
 def test_token_types_and_padding_are_part_of_the_key():

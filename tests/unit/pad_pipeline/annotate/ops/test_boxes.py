@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from pad_pipeline.annotate.ops.boxes import class_agnostic_nms, clip_to_image, cxcywh_to_xyxy, mask_bounding_boxes
+from pad_pipeline.annotate.ops.boxes import class_agnostic_nms, clip_to_image, cxcywh_to_xyxy, scale_normalized
 
 
 def _numpy_nms(boxes, scores, thr):
@@ -41,16 +41,4 @@ def test_box_conversions():
     b = torch.tensor([[10.0, 20.0, 4.0, 6.0]])
     assert cxcywh_to_xyxy(b).tolist() == [[8.0, 17.0, 12.0, 23.0]]
     assert clip_to_image(torch.tensor([[-3.0, 2.0, 50.0, 70.0]]), 40, 60).tolist() == [[0.0, 2.0, 40.0, 60.0]]
-
-
-def test_mask_bounding_boxes_match_numpy():
-    rng = np.random.default_rng(3)
-    masks = np.zeros((5, 17, 23), bool)
-    for m in masks[1:]:
-        y0, x0 = rng.integers(0, 10, 2)
-        m[y0:y0 + rng.integers(1, 7), x0:x0 + rng.integers(1, 12)] = True
-    got = mask_bounding_boxes(torch.from_numpy(masks)).tolist()
-    assert got[0] == [0, 0, 0, 0]
-    for m, box in zip(masks[1:], got[1:]):
-        ys, xs = np.nonzero(m)
-        assert box == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    assert scale_normalized(torch.tensor([[0.25, 0.5, 1.0, 1.0]]), 40, 60).tolist() == [[10.0, 30.0, 40.0, 60.0]]

@@ -1,12 +1,12 @@
-"""RAM's tag vocabulary, per-class thresholds and deny list, and the choice of tags per image.
+"""A tagger's vocabulary: tag list, per-tag thresholds and deny list, and the choice of tags per image.
 
-The tag list (`ram_tag_list.txt`: one tag per line, line i is the checkpoint's class i) and the
-per-class thresholds (`ram_tag_list_threshold.txt`: one float per line, same order) are read from the
-manifest's paths. As in the official inference, a tag is kept when sigmoid(logit) > its threshold; a
-global `threshold` replaces every per-class one, and without either the official default 0.68 applies.
-Tags on the `deny_list` (case-insensitive; names not in the vocabulary are ignored, so one list can
-serve several vocabularies) are never emitted. Kept tags are ordered by descending score, the order
-the detector is prompted in, and cut to `max_tags`.
+Shared by every tagger (CLIP, RAM, RAM++). The tag list (one tag per line; for RAM, line i is the
+checkpoint's class i) and the per-tag thresholds (one float per line, same order) are read from the
+manifest's paths or fsspec URLs by one reader. A tag is kept when its score > its threshold; a global
+`threshold` replaces every per-tag one, and without either the tagger's own default applies. Tags on
+the `deny_list` (case-insensitive; names not in the vocabulary are ignored, so one list can serve
+several vocabularies) are never emitted. Kept tags are ordered by descending score, the order the
+detector is prompted in, and cut to `max_tags`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from pad_pipeline.annotate.config import TaggerConfig
 from pad_pipeline.annotate.models.base import TagResult
 from pad_pipeline.core.errors import ConfigError
 
-DEFAULT_THRESHOLD = 0.68  # recognize-anything's `threshold` default, used when no per-class file is given
+TAG_LIST_FIELD = "models.tagger.tag_list"
+THRESHOLDS_FIELD = "models.tagger.tag_thresholds"
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Aligned per-class arrays: tag names, thresholds (C,) float32, denied (C,) bool."""
+    """Aligned per-tag arrays: tag names, thresholds (C,) float32, denied (C,) bool."""
 
     tags: list[str]
     thresholds: torch.Tensor
@@ -37,8 +38,9 @@ class Vocabulary:
         return len(self.tags)
 
 
-def _read_lines(url: str, field: str) -> list[str]:
-    """Stripped lines; trailing blank lines dropped, a blank line inside would shift the class indices."""
+def read_lines(url: str, field: str) -> list[str]:
+    """Stripped lines of a local path or fsspec URL (`s3://`, `memory://`...); trailing blank lines
+    are dropped, a blank line inside is an error: it would shift the tag <-> threshold alignment."""
     try:
         with fsspec.open(url, "r", encoding="utf-8") as f:
             lines = [line.strip() for line in f.read().splitlines()]
@@ -54,53 +56,53 @@ def _read_lines(url: str, field: str) -> list[str]:
 
 
 def read_tag_list(url: str) -> list[str]:
-    return _read_lines(url, "models.tagger.tag_list")
+    return read_lines(url, TAG_LIST_FIELD)
 
 
 def packaged_tags() -> list[str]:
-    """The packaged default vocabulary (`pad_pipeline/data/default_tags.txt`), used by tiny-random."""
-    text = resources.files("pad_pipeline.data").joinpath("default_tags.txt").read_text(encoding="utf-8")
+    """The packaged generic vocabulary (`pad_pipeline/data/default_tags.txt`): the CLIP tagger's
+    default, the tiny-random RAM's classes and the tiny tokenizers' whole words."""
+    text = resources.files("pad_pipeline").joinpath("data/default_tags.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def read_thresholds(url: str, num_tags: int) -> torch.Tensor:
-    """Per-class thresholds, exactly one per tag of the list."""
-    field = "models.tagger.tag_thresholds"
-    lines = _read_lines(url, field)
+    """Per-tag thresholds, exactly one per tag of the list."""
+    lines = read_lines(url, THRESHOLDS_FIELD)
     if len(lines) != num_tags:
-        raise ConfigError(f"field '{field}': {url} has {len(lines)} thresholds for {num_tags} tags")
+        raise ConfigError(f"field '{THRESHOLDS_FIELD}': {url} has {len(lines)} thresholds for {num_tags} tags")
     values = []
     for i, line in enumerate(lines):
         try:
             values.append(float(line))
         except ValueError:
-            raise ConfigError(f"field '{field}': {url} line {i + 1}: {line!r} is not a number") from None
+            raise ConfigError(f"field '{THRESHOLDS_FIELD}': {url} line {i + 1}: {line!r} is not a number") from None
     return torch.tensor(values, dtype=torch.float32)
 
 
-def build_vocabulary(tags: Sequence[str], cfg: TaggerConfig) -> Vocabulary:
-    """Thresholds (global override, else the per-class file, else 0.68) and the deny mask for `tags`."""
+def build_vocabulary(tags: Sequence[str], cfg: TaggerConfig, default_threshold: float) -> Vocabulary:
+    """Thresholds (global override, else the per-tag file, else `default_threshold`) and the deny mask."""
     tags = list(tags)
     if cfg.threshold is not None:
         thresholds = torch.full((len(tags),), float(cfg.threshold))
     elif cfg.tag_thresholds is not None:
         thresholds = read_thresholds(cfg.tag_thresholds, len(tags))
     else:
-        thresholds = torch.full((len(tags),), DEFAULT_THRESHOLD)
+        thresholds = torch.full((len(tags),), default_threshold)
     deny = {t.strip().lower() for t in cfg.deny_list}
     denied = torch.tensor([t.lower() in deny for t in tags], dtype=torch.bool)
     return Vocabulary(tags, thresholds, denied)
 
 
 def select_tags(scores: torch.Tensor, vocab: Vocabulary, max_tags: int) -> list[TagResult]:
-    """(B, C) sigmoid scores -> per image the tags above threshold and not denied, best first (pure).
+    """(B, C) scores -> per image the tags above threshold and not denied, best first (pure).
 
     Ties keep the vocabulary order; a tag listed twice in the vocabulary is emitted once.
     """
     scores = scores.float().cpu()
     keep = (scores > vocab.thresholds) & ~vocab.denied
     results = []
-    for row, mask in zip(scores, keep):
+    for row, mask in zip(scores, keep, strict=True):
         idx = mask.nonzero().flatten()
         order = idx[torch.argsort(row[idx], descending=True, stable=True)].tolist()
         tags: list[str] = []

@@ -9,7 +9,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset import synthetic as ss
+from pad_pipeline.dataset import shapes as ss
 from pad_pipeline.dataset.reader import committed_shard_urls, iter_committed_samples
 from pad_pipeline.tools.status import build_status, verify_build
 
@@ -39,11 +39,11 @@ def test_scene_masks_are_exact_disjoint_and_named():
         sample = ss.scene_sample(f"x/{i}.jpg", scene)
         assert "." not in sample.key
         record = sample.record
-        assert record["size"] == [112, 112] and [lb["tag"] for lb in record["labels"]] == scene.tags
-        for label, mask in zip(record["labels"], scene.masks):
-            decoded = mask_utils.decode({"size": [112, 112], "counts": label["rle_mask"].encode()})
-            assert np.array_equal(decoded.astype(bool), mask) and label["area"] == mask.sum()
-            x0, y0, x1, y1 = label["bbox"]
+        assert record.size == [112, 112] and [lb.tag for lb in record.labels] == scene.tags
+        for label, mask in zip(record.labels, scene.masks):
+            decoded = mask_utils.decode({"size": [112, 112], "counts": label.rle_mask.encode()})
+            assert np.array_equal(decoded.astype(bool), mask) and label.area == mask.sum()
+            x0, y0, x1, y1 = label.bbox
             ys, xs = np.nonzero(mask)
             assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
         assert Image.open(io.BytesIO(sample.image)).size == (112, 112)
@@ -51,23 +51,24 @@ def test_scene_masks_are_exact_disjoint_and_named():
 
 def test_build_is_a_normal_reproducible_pad_build(tmp_path):
     cfg = ss.SyntheticShapesConfig(out=str(tmp_path / "a"), num_scenes=7, shard_size=3, seed=5)
-    assert ss.build_synthetic(cfg) == {"shards_written": 3, "shards_skipped": 0, "num_shards": 3}
+    result = ss.build_synthetic(cfg)
+    assert (result.shards_written, result.shards_skipped, result.num_shards) == (3, 0, 3)
     samples = list(iter_committed_samples(cfg.out))
     assert len(samples) == 7 and len({s.key for s in samples}) == 7
     status = build_status(cfg.out)
     assert status["states"] == {"committed": 3} and status["samples"] == 7
     report = verify_build(cfg.out)
-    assert not report.problems and report.masks == sum(len(s.record["labels"]) for s in samples)
+    assert not report.problems and report.masks == sum(len(s.record.labels) for s in samples)
     # rerun skips; the same config elsewhere gives byte-identical shards; another seed differs
-    assert ss.build_synthetic(cfg)["shards_skipped"] == 3
+    assert ss.build_synthetic(cfg).shards_skipped == 3
     ss.build_synthetic(cfg.model_copy(update={"out": str(tmp_path / "b")}))
     tars_a = [open(u, "rb").read() for u in committed_shard_urls(cfg.out)]
     tars_b = [open(u, "rb").read() for u in committed_shard_urls(str(tmp_path / "b"))]
     assert tars_a == tars_b
     other = ss.SyntheticShapesConfig(out=str(tmp_path / "c"), num_scenes=7, shard_size=3, seed=6)
     ss.build_synthetic(other)
-    captions = [s.record["caption"] for s in samples]
-    assert [s.record["caption"] for s in iter_committed_samples(other.out)] != captions
+    captions = [s.record.caption for s in samples]
+    assert [s.record.caption for s in iter_committed_samples(other.out)] != captions
     with pytest.raises(PadError, match="another build"):
         ss.build_synthetic(other.model_copy(update={"out": cfg.out}))
 
