@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv browser clean
 
 venv: $(VENV)/.installed
 
@@ -12,7 +12,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The torch/torchvision pair is pinned: it installs from local wheels on our CI machines.
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
 	touch $@
 
 demo: venv
@@ -21,7 +21,15 @@ demo: venv
 	$(BIN)/pad verify out/demo
 	$(BIN)/pad show out/demo scene_00_jpg --png out/demo-scene_00.png
 
-test: venv
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The gallery test drives a real headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
 	$(BIN)/python -m pytest -q --timeout=600
 
 clean:

@@ -17,11 +17,11 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import CLIPImageProcessor
 
+from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.pad_stream import PadStream, list_shards
 from trainer.data.patch_sample import PatchSampleBuilder
-from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.models.tiny import tiny_tokenizer
 
 
@@ -54,7 +54,8 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         rate = n_batches * args.batch / elapsed
         print(f"loader: {rate:.0f} samples/s on one core ({args.aspect}, {args.min_side}-{args.max_side} px "
-              f"JPEGs -> 336 px, {n_batches} batches of {args.batch}, pixel_values {tuple(batch['pixel_values'].shape)}, "
+              f"JPEGs -> 336 px, {n_batches} batches of {args.batch}, "
+              f"pixel_values {tuple(batch['pixel_values'].shape)}, "
               f"{int(batch['regions'])} regions in the last batch); target >= 200 per core; "
               f"cores on this machine: {os.cpu_count()}")
 

@@ -17,10 +17,10 @@ import torch
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
 from pad_pipeline.dataset.reader import iter_committed_samples
+from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.patch_sample import PatchSampleBuilder
-from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.losses import total_loss
 from trainer.models.projectors import build_projector
 from trainer.models.tiny import tiny_tokenizer
@@ -54,7 +54,10 @@ def main() -> None:
         start = time.perf_counter()
         out = model(batch, with_patch_loss=mode != "caption-only")
         beta = 5.0 if mode == "beta=5" else 0.0
-        loss = out["caption_loss"] if mode == "caption-only" else total_loss(out["caption_loss"], out["patch_loss"], beta)
+        if mode == "caption-only":
+            loss = out["caption_loss"]
+        else:
+            loss = total_loss(out["caption_loss"], out["patch_loss"], beta)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

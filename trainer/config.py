@@ -74,7 +74,9 @@ class DataConfig(PatchSampleConfig):
     prefetch_factor: int = Field(4, ge=1)
 
 
-class TrainConfig(ConfigModel):
+class TrainBase(ConfigModel):
+    """Optimisation fields both stages share (stage 2 changes the defaults)."""
+
     output_dir: str = "runs/pretrain"
     seed: int = 42
     epochs: float = Field(1.0, gt=0.0)
@@ -85,13 +87,16 @@ class TrainConfig(ConfigModel):
     weight_decay: float = Field(0.0, ge=0.0)
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     grad_clip: float = Field(1.0, ge=0.0)
-    beta_max: float = Field(5.0, ge=0.0, description="patch-loss weight reached on the last step")
     deepspeed: str = Field("cluster/deepspeed/zero2.json", description="DeepSpeed JSON (ours fill the rest)")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU")
     save_every: int = Field(500, ge=1, description="optimizer steps between checkpoints")
     keep_checkpoints: int = Field(2, ge=1)
     tensorboard: bool = True
     progress: bool = True
+
+
+class TrainConfig(TrainBase):
+    beta_max: float = Field(5.0, ge=0.0, description="patch-loss weight reached on the last step")
 
 
 class LaunchConfig(ConfigModel):
@@ -121,15 +126,20 @@ class PretrainConfig(ConfigModel):
             side = round(self.model.projector.num_tokens ** 0.5)
             if side * side != self.model.projector.num_tokens:
                 raise ValueError("model.projector.num_tokens must be a square number for c_abstractor")
-        per_step = self.train.micro_batch_size * self.launch.num_workers
-        if self.train.global_batch_size % per_step:
-            raise ValueError(f"train.global_batch_size ({self.train.global_batch_size}) must be a multiple of "
-                             f"micro_batch_size x launch.num_workers ({per_step})")
+        check_batch_sizes(self.train, self.launch)
         return self
 
     @property
     def grad_accum(self) -> int:
         return self.train.global_batch_size // (self.train.micro_batch_size * self.launch.num_workers)
+
+
+def check_batch_sizes(train: TrainBase, launch: LaunchConfig) -> None:
+    """The global batch must be whole micro-batches on every rank (ValueError otherwise)."""
+    per_step = train.micro_batch_size * launch.num_workers
+    if train.global_batch_size % per_step:
+        raise ValueError(f"train.global_batch_size ({train.global_batch_size}) must be a multiple of "
+                         f"micro_batch_size x launch.num_workers ({per_step})")
 
 
 # Fields whose change makes a checkpoint meaningless for a resume (the rest, e.g. save_every, may change).

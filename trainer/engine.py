@@ -2,9 +2,12 @@
 
 `read_deepspeed_json(path)` reads a JSON under `cluster/deepspeed/`; `resolve_deepspeed_config` fills its "auto"
 values from the manifest (batch sizes, accumulation, lr, clipping, bf16), like HF Trainer does.
-`TrainingEngine` wraps `deepspeed.initialize` with the trainable projector parameters only and a
-client `LambdaLR` (our cosine schedule), so DeepSpeed owns the optimizer, accumulation, clipping and
-checkpoint files; checkpoints exclude frozen parameters (the LLM is never rewritten).
+`TrainingEngine` wraps `deepspeed.initialize` with the trainable parameters only (stage 1: the projector;
+stage 2: projector + LLM) and a client `LambdaLR` (our cosine schedule), so DeepSpeed owns the optimizer,
+accumulation, clipping and checkpoint files (ZeRO-3: each rank's partition of parameters and optimizer
+state); checkpoints exclude frozen parameters. `full_state_dict` gathers ZeRO-3 partitions one parameter at
+a time, so only one full tensor is in flight, and copies them on the ranks that keep the result.
+`consolidated_state_dict(step_dir)` merges a checkpoint's ZeRO partitions (for `pad export`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,22 @@ from pad_pipeline.core.errors import ConfigError
 
 
 def init_distributed(backend: str) -> None:
-    """Join (or create from MASTER_ADDR/PORT, RANK, WORLD_SIZE) the process group DeepSpeed uses."""
+    """Join (or create from MASTER_ADDR/PORT, RANK, WORLD_SIZE) the process group DeepSpeed uses.
+
+    On CPU (gloo) DeepSpeed's shared-memory all-reduce op is switched off: it serves inference only, and its
+    JIT build takes a file lock every DeepSpeed process on the machine shares (minutes of waiting under load)."""
+    if backend == "gloo":
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group through DeepSpeed, which also drops the groups it cached (a later run in this
+    process, e.g. a second ZeRO-3 engine, would otherwise use a destroyed group)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        deepspeed.comm.destroy_process_group()
 
 
 def _fill(node: Any, values: dict[str, Any], path: str = "") -> Any:
@@ -104,13 +121,33 @@ class TrainingEngine:
         if path is None:
             raise ConfigError(f"{directory}: DeepSpeed could not load this checkpoint")
 
-    def full_state_dict(self, module: nn.Module) -> dict[str, torch.Tensor]:
-        """CPU copy of `module`'s parameters, gathered first under ZeRO-3 (call on all ranks)."""
-        params = list(module.parameters())
-        if self.zero_stage == 3:
-            with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
-                return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    def full_state_dict(self, module: nn.Module, keep: bool = True) -> dict[str, torch.Tensor]:
+        """CPU copy of `module`'s state dict, gathered first under ZeRO-3 (call on all ranks; ranks with
+        `keep=False` take part in the gathers and get {})."""
+        if self.zero_stage != 3:
+            return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()} if keep else {}
+        out = {}
+        for name, value in module.state_dict(keep_vars=True).items():
+            if hasattr(value, "ds_id"):  # a ZeRO-3 partitioned parameter
+                with deepspeed.zero.GatheredParameters([value], modifier_rank=None):
+                    if keep:
+                        out[name] = value.detach().cpu().clone()
+            elif keep:
+                out[name] = value.detach().cpu().clone()
+        return out
+
+
+def consolidated_state_dict(checkpoint_dir: str) -> dict[str, torch.Tensor]:
+    """The fp32 trainable weights of a checkpoint folder (`step-N/`), merged from its ZeRO-2/3 partitions by
+    DeepSpeed's own `zero_to_fp32` utility, on CPU (module key names: `projector.*`, `llm.*`)."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    try:
+        return get_fp32_state_dict_from_zero_checkpoint(checkpoint_dir, tag="deepspeed",
+                                                        exclude_frozen_parameters=True)
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{checkpoint_dir}: DeepSpeed cannot consolidate this checkpoint "
+                          f"({type(e).__name__}: {e})") from None
 
 
 def device_for_rank(use_gpu: bool) -> torch.device:

@@ -1,9 +1,10 @@
-"""Where `train_worker` runs: one local process, or Ray Train workers (TorchTrainer) on a cluster.
+"""Where `train_worker` runs, for either stage: one local process, or Ray Train workers (TorchTrainer).
 
-Local mode sets MASTER_ADDR/PORT, RANK, WORLD_SIZE and LOCAL_RANK for a one-rank gloo/nccl group and
-calls the loop in this process. Ray mode (`ray job submit -- pad pretrain ...`, or
-`launch.mode: ray`) starts `launch.num_workers` TorchTrainer workers (one GPU each when `use_gpu`);
-Ray sets up the process group and its env vars, DeepSpeed joins it. Ray Train restarts
+`launch(cfg, resume)` picks the stage from the config's type (`PretrainConfig` -> stage 1, `SftConfig` ->
+stage 2; `trainer.steps.STAGES`). Local mode sets MASTER_ADDR/PORT, RANK, WORLD_SIZE and LOCAL_RANK for a
+one-rank gloo/nccl group and calls the loop in this process. Ray mode (`ray job submit -- pad pretrain ...`
+or `pad sft ...`, or `launch.mode: ray`) starts `launch.num_workers` TorchTrainer workers (one GPU each when
+`use_gpu`); Ray sets up the process group and its env vars, DeepSpeed joins it. Ray Train restarts
 (`launch.max_failures`) resume from the newest complete checkpoint.
 """
 
@@ -14,12 +15,26 @@ import socket
 from typing import Any
 
 from pad_pipeline.core import runtime
+from pad_pipeline.core.config import get_dotted, set_dotted
 from trainer import checkpoint
-from trainer.config import PretrainConfig
 from trainer.engine import read_deepspeed_json
+from trainer.steps import STAGES, Stage
 
 
-def resolve_mode(cfg: PretrainConfig) -> str:
+def stage_name(cfg: Any) -> str:
+    """"sft" for an SftConfig, else "pretrain"."""
+    from trainer.sft_config import SftConfig
+
+    return "sft" if isinstance(cfg, SftConfig) else "pretrain"
+
+
+def make_stage(name: str, cfg: Any) -> Stage:
+    """The stage `name` around `cfg` (a config object or its JSON dict)."""
+    cls = STAGES.get(name)
+    return cls.from_config(cfg) if isinstance(cfg, dict) else cls(cfg)
+
+
+def resolve_mode(cfg: Any) -> str:
     mode = cfg.launch.mode
     if mode == "auto":
         wants_ray = cfg.launch.num_workers > 1 or cfg.launch.address or os.environ.get("RAY_ADDRESS")
@@ -33,10 +48,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_local(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
+def run_local(cfg: Any, resume: bool) -> dict[str, Any]:
     """One rank in this process (the demo, tests, a single-GPU box)."""
-    import torch.distributed as dist
-
+    from trainer.engine import shutdown_distributed
     from trainer.loop import train_worker
 
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1",
@@ -44,10 +58,9 @@ def run_local(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return train_worker(cfg, resume)
+        return train_worker(make_stage(stage_name(cfg), cfg), resume)
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown_distributed()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -60,23 +73,23 @@ def _ray_worker(config: dict[str, Any]) -> None:
 
     from trainer.loop import train_worker
 
-    cfg = PretrainConfig.model_validate(config["cfg"])
-    summary = train_worker(cfg, config["resume"], config["deepspeed"])
+    summary = train_worker(make_stage(config["stage"], config["cfg"]), config["resume"], config["deepspeed"])
     ray.train.report({"steps": summary["steps"], "exported": summary["exported"],
                       **{k: v for k, v in summary["last"].items() if isinstance(v, (int, float))}})
 
 
-def _absolute_paths(cfg: PretrainConfig) -> PretrainConfig:
-    """Ray workers do not run in the driver's folder: local data/output paths become absolute
-    (on a multi-node cluster they must name a file system every node shares)."""
-    cfg = cfg.model_copy(deep=True)
-    if "://" not in cfg.data.path:
-        cfg.data.path = os.path.abspath(cfg.data.path)
-    cfg.train.output_dir = os.path.abspath(cfg.train.output_dir)
-    return cfg
+def absolute_paths(cfg: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The config as JSON with its local path `fields` made absolute: Ray workers do not run in the driver's
+    folder (on a multi-node cluster the paths must name a file system every node shares)."""
+    data = cfg.model_dump(mode="json")
+    for dotted in fields:
+        value = get_dotted(data, dotted)
+        if isinstance(value, str) and value and "://" not in value:
+            set_dotted(data, dotted, os.path.abspath(value))
+    return data
 
 
-def run_ray(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
+def run_ray(cfg: Any, resume: bool) -> dict[str, Any]:
     """`launch.num_workers` ranks under Ray Train; returns rank 0's last reported metrics."""
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -87,14 +100,17 @@ def run_ray(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
         ray.init(address=cfg.launch.address or os.environ.get("RAY_ADDRESS") or None)
     # A restart must pick up the newest checkpoint instead of refusing the non-empty output dir.
     worker_resume: bool | str = True if resume else ("auto" if cfg.launch.max_failures else False)
+    name = stage_name(cfg)
+    stage = make_stage(name, cfg)
     trainer = TorchTrainer(
         _ray_worker,
-        train_loop_config={"cfg": _absolute_paths(cfg).model_dump(mode="json"), "resume": worker_resume,
+        train_loop_config={"stage": name, "cfg": absolute_paths(cfg, stage.path_fields), "resume": worker_resume,
                            "deepspeed": read_deepspeed_json(cfg.train.deepspeed)},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=cfg.launch.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cfg.launch.cpus_per_worker}),
-        run_config=RunConfig(name="pad-pretrain", storage_path=os.path.abspath(os.path.join(cfg.train.output_dir, "ray")),
+        run_config=RunConfig(name=f"pad_{name}",
+                             storage_path=os.path.abspath(os.path.join(cfg.train.output_dir, "ray")),
                              failure_config=FailureConfig(max_failures=cfg.launch.max_failures)),
     )
     result = trainer.fit()
@@ -102,9 +118,10 @@ def run_ray(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
     latest = checkpoint.latest_checkpoint(cfg.train.output_dir)
     if "steps" not in summary and latest is not None:  # Ray Train v2 may not hand metrics back
         summary["steps"] = checkpoint.read_state(latest)["step"]
-        summary["exported"] = {"mm_projector": os.path.join(cfg.train.output_dir, "export", "mm_projector.bin")}
+        if name == "pretrain":
+            summary["exported"] = {"mm_projector": os.path.join(cfg.train.output_dir, "export", "mm_projector.bin")}
     return summary
 
 
-def launch(cfg: PretrainConfig, resume: bool) -> dict[str, Any]:
+def launch(cfg: Any, resume: bool) -> dict[str, Any]:
     return run_ray(cfg, resume) if resolve_mode(cfg) == "ray" else run_local(cfg, resume)

@@ -22,6 +22,7 @@ from pad_pipeline.annotate.models.registry import DETECTORS, MODEL_PRESETS, SEGM
 from pad_pipeline.annotate.sources import SOURCES
 from pad_pipeline.core.config import ConfigModel, load_config
 from pad_pipeline.core.errors import ConfigError
+from pad_pipeline.tools.publish_config import PublishConfig
 
 
 class SourceConfig(ConfigModel):
@@ -107,6 +108,8 @@ class ModelsConfig(ConfigModel):
     device: str = "auto"
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     seed: int = Field(0, description="seed of tiny-random weights")
+    compile: bool = Field(False, description="torch.compile the image encoders (SAM, SAM 2, RAM's Swin): "
+                                             "a CUDA speed knob, equal output up to float rounding")
     tagger: TaggerConfig = Field(default_factory=TaggerConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     nms: NmsConfig = Field(default_factory=NmsConfig)
@@ -126,10 +129,13 @@ class RunnerConfig(ConfigModel):
     shard_retries: int = Field(2, ge=0)
     actor_restarts: int = Field(3, ge=0)
     stall_timeout_s: float = Field(1800.0, gt=0, description="no progress for this long fails the job")
+    placement_timeout_s: float = Field(60.0, gt=0, description="annotators the cluster cannot place within "
+                                                               "this long fail the job, naming the resources")
     num_cpus: int | None = Field(None, description="local Ray only: CPUs to declare")
     num_gpus: int | None = Field(None, description="local Ray only: GPUs to declare (placement tests)")
     fault_kill_probability: float = Field(0.0, ge=0.0, le=1.0, description="testing: actor os._exit per batch")
     fault_pause_before_commit_s: float = Field(0.0, ge=0.0, description="testing: pause between tar and record")
+    fault_pause_in_model_load_s: float = Field(0.0, ge=0.0, description="testing: pause before the models load")
 
 
 # The runner's fields before they were named after what they count (issue 11).
@@ -148,6 +154,7 @@ class AnnotateConfig(ConfigModel):
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)  # `pad publish`; outside the config hash
 
     RENAMED = {f"runner.{old}": f"runner.{new}" for old, new in RENAMED_RUNNER_FIELDS.items()}
 

@@ -67,7 +67,7 @@ def decode_image(data: bytes, cfg: IntakeConfig, jpeg_quality: int = 95) -> Deco
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > cfg.max_pixels:
                 return IntakeFailure("too_large", f"{w}x{h} pixels > intake.max_pixels")

@@ -23,6 +23,7 @@ from pad_pipeline.dataset.reader import read_shard_inputs
 from pad_pipeline.dataset.records import Label, Plan, PlannedInput, Sample, SampleRecord, ShardRecord
 from pad_pipeline.dataset.writer import write_shard
 
+
 @dataclass(frozen=True)
 class ShardResult:
     """What a shard task returns to the driver: the committed record, and the CPU seconds the task spent

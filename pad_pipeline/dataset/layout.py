@@ -3,6 +3,7 @@
 ```
 OUT/plan.json                 frozen shard plan (`Plan`)
 OUT/plan/pad-NNNNNN.jsonl     the planned inputs of each shard (`PlannedInput` lines)
+OUT/source_index.json         sizes and stamps of the source files the plan was listed from (`SourceIndex`)
 OUT/config.yaml               the resolved manifest
 OUT/pad-NNNNNN.tar            WebDataset shard: <key>.jpg + <key>.json per sample
 OUT/pad-NNNNNN.parquet        per-shard index: every input image with its status
@@ -23,6 +24,7 @@ from pad_pipeline.core import storage
 SHARD_PREFIX = "pad-"
 PLAN_FILE = "plan.json"
 PLAN_INPUTS_DIR = "plan"
+SOURCE_INDEX_FILE = "source_index.json"
 CONFIG_FILE = "config.yaml"
 SHARD_GLOB = f"{SHARD_PREFIX}*"
 TAR_GLOB = f"{SHARD_PREFIX}*.tar"
@@ -87,6 +89,10 @@ class BuildLayout:
     @property
     def plan(self) -> str:
         return self.url(PLAN_FILE)
+
+    @property
+    def source_index(self) -> str:
+        return self.url(SOURCE_INDEX_FILE)
 
     @property
     def config(self) -> str:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from pad_pipeline.core import storage
-from pad_pipeline.dataset.layout import SHARD_GLOB, BuildLayout, parse_shard_file, record_name
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.layout import SHARD_GLOB, BuildLayout, parse_shard_file, record_name
 from pad_pipeline.dataset.records import Plan, PlannedInput, RecordError, Sample, SampleRecord, ShardRecord
+from pad_pipeline.dataset.source_index import SourceIndex
 
 COMMITTED, FAILED, PARTIAL, PENDING, DAMAGED = "committed", "failed", "partial", "pending", "damaged"
 
@@ -129,6 +130,15 @@ def load_plan(out: str) -> Plan:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RecordError(f"{url}: not valid JSON ({e})") from None
     return Plan.from_json(data, out, url)
+
+
+def load_source_index(out: str) -> SourceIndex | None:
+    """The `source_index.json` of the build at `out`; None when it has none (a plan made before it
+    existed) or it is unreadable (then the source is listed again, as without one)."""
+    try:
+        return SourceIndex.decode(storage.read_bytes(BuildLayout(out).source_index), "source_index.json")
+    except (FileNotFoundError, RecordError):
+        return None
 
 
 def read_shard_inputs(plan: Plan, index: int) -> list[PlannedInput]:

@@ -10,6 +10,7 @@ are kept in `extra` and written back after the known ones.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -190,7 +191,7 @@ class ShardRecord:
                 "source_fingerprint": self.source_fingerprint, "empty_masks_dropped": self.empty_masks_dropped,
                 "failure_counts": dict(sorted(self.failure_counts.items())), **self.extra}
 
-    def encode(self) -> bytes:
+    def encode(self) -> builtins.bytes:  # the field `bytes` shadows the type in this class
         return json.dumps(self.to_json(), indent=1).encode()
 
     @classmethod
@@ -211,7 +212,7 @@ class ShardRecord:
         return record
 
     @classmethod
-    def decode(cls, data: bytes, where: str) -> "ShardRecord":
+    def decode(cls, data: builtins.bytes, where: str) -> "ShardRecord":
         try:
             return cls.from_json(json.loads(data), where)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -1,8 +1,9 @@
 """Writing one shard of a PAD build: reproducible tar, parquet index, and the record that commits it.
 
-`write_shard` is the only writer of shard files, `write_plan` the only writer of a plan. Order matters and is the commit protocol:
-tar -> parquet index -> shard record (holding the tar's sha256), names from `dataset.layout`. A shard
-exists for readers only once its record exists and matches its tar (the rule is `dataset.reader`'s).
+`write_shard` is the only writer of shard files, `write_plan` the only writer of a plan. Order matters and is
+the commit protocol: tar -> parquet index -> shard record (holding the tar's sha256), names from
+`dataset.layout`. A shard exists for readers only once its record exists and matches its tar (the rule
+is `dataset.reader`'s).
 Tars are byte-reproducible: members sorted by key, fixed mtime/owner/mode, no PAX timestamps.
 """
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from pad_pipeline.core import storage
 from pad_pipeline.dataset.layout import BuildLayout, tar_name
 from pad_pipeline.dataset.records import Plan, PlannedInput, Sample, ShardRecord
+from pad_pipeline.dataset.source_index import SourceIndex
 
 # 2020-01-01T00:00:00Z: fixed so the same input gives byte-identical tars.
 FIXED_MTIME = 1577836800
@@ -89,13 +91,23 @@ def write_shard(out: str, index: int, samples: list[Sample], failures: dict[str,
     return record
 
 
-def write_plan(plan: Plan, inputs: list[PlannedInput]) -> None:
-    """Write each shard's input list, then `plan.json` (last: a plan exists once all its lists do)."""
+def write_plan(plan: Plan, inputs: list[PlannedInput], starts: list[int] | None = None) -> None:
+    """Write each shard's input list, then `plan.json` (last: a plan exists once all its lists do).
+
+    `starts` is the index of each shard's first input (default: every `plan.shard_size` inputs)."""
     if len(inputs) != plan.num_items:
         raise ValueError(f"plan of {plan.num_items} items given {len(inputs)} inputs")
+    starts = list(range(0, plan.num_items, plan.shard_size)) if starts is None else starts
+    if len(starts) != plan.num_shards:
+        raise ValueError(f"plan of {plan.num_shards} shards given {len(starts)} shard starts")
     layout = BuildLayout(plan.out)
-    for index in range(plan.num_shards):
-        chunk = inputs[index * plan.shard_size:(index + 1) * plan.shard_size]
+    for index, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(inputs)], strict=True)):
+        chunk = inputs[lo:hi]
         lines = [json.dumps(inp.to_json(), ensure_ascii=False) for inp in chunk]
         storage.write_bytes(layout.plan_inputs(index), ("\n".join(lines) + "\n").encode("utf-8"))
     storage.write_bytes(layout.plan, plan.encode())
+
+
+def write_source_index(out: str, index: SourceIndex) -> None:
+    """Write `source_index.json`; after `plan.json`, as it vouches for the plan whose fingerprint it holds."""
+    storage.write_bytes(BuildLayout(out).source_index, index.encode())

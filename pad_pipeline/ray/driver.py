@@ -1,70 +1,107 @@
-"""The driver of `pad annotate`: plan, start or join Ray, hand shards to shard workers (CPU actors)
-that feed the annotator actors (one per GPU).
+"""The driver of `pad annotate`: check the models, plan, start or join Ray, start the annotator actors
+(one per GPU), then hand shards to shard workers (CPU actors) that feed them (`dispatch.py`).
 
 Only per-shard state lives here (the driver's memory does not grow with the corpus). Shards already
-committed are skipped, so rerunning the same command resumes. A shard task that fails is retried up to
-`runner.shard_retries` times; one that still fails gets `pad-NNNNNN.error.json` (not a commit marker)
-and is named in the summary, and the command exits non-zero. A no-progress watchdog fails the job
-when neither a shard nor any actor made progress for `runner.stall_timeout_s`.
+committed are skipped, so rerunning the same command resumes. Model files are checked before the plan
+is written (`annotate/models/checks.py`); errors that only the actors can find (a corrupt checkpoint)
+come back as one line, after which the build, having no committed shard, can be re-planned. A local
+Ray instance that the driver starts is also shut down by it, on success, error or Ctrl-C alike: leaving
+it to the interpreter's exit races Ray's own threads (a segfault after an interrupt).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Iterator, TextIO
 
 import ray
 
 from pad_pipeline.annotate.config import AnnotateConfig
+from pad_pipeline.annotate.models.checks import check_models
 from pad_pipeline.annotate.plan import make_or_resume_plan
-from pad_pipeline.core.ranges import parse_ranges, select
 from pad_pipeline.core import storage
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.core.ranges import parse_ranges, select
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import committed_records
 from pad_pipeline.dataset.records import Plan
-from pad_pipeline.ray.annotator_actor import create_actors
-from pad_pipeline.ray.shard_actor import ShardWorkerFactory, ShardWorkerPool
+from pad_pipeline.ray.dispatch import drive
+from pad_pipeline.ray.progress import AnnotateSummary, Progress
+from pad_pipeline.ray.startup import kill_quietly, placement_problem, start_annotators
+
+__all__ = ["AnnotateSummary", "annotator_count", "check_local_fit", "run_annotate", "start_ray"]
 
 
-@dataclass
-class AnnotateSummary:
-    out: str
-    planned: int
-    skipped: int = 0
-    committed: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    images: int = 0
-    samples: int = 0
-    regions: int = 0
-    failures: int = 0
-    task_cpu_seconds: float = 0.0
-    actor_stats: list[dict[str, Any]] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-    seconds: float = 0.0
-    drive_seconds: float = 0.0  # first shard submitted -> last shard done (no Ray start, no model load)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+def _joins_cluster(address: str | None) -> bool:
+    return bool(address or os.environ.get("RAY_ADDRESS"))
 
 
-def start_ray(cfg: AnnotateConfig, address: str | None) -> None:
-    """Join `address` (or $RAY_ADDRESS, as set by `ray job submit`), else start a local instance."""
-    if ray.is_initialized():
+def _ask_for_token_auth() -> None:
+    """RAY_AUTH_MODE=token for a local instance, unless the user chose a mode. Ray reads its config once,
+    at import, so the cached copy is refreshed, as Ray itself does when it turns token auth on."""
+    if "RAY_AUTH_MODE" in os.environ:
         return
+    try:
+        from ray._raylet import Config  # type: ignore[attr-defined]
+    except ImportError:  # another Ray: keep its default (and its warning) rather than a half-set mode
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    Config.initialize("")
+
+
+def start_ray(cfg: AnnotateConfig, address: str | None, stream: TextIO = sys.stderr) -> bool:
+    """Join `address` (or $RAY_ADDRESS, as set by `ray job submit`), else start a local instance.
+    True when this call started Ray (the caller then shuts it down).
+
+    A local instance keeps Ray's default token authentication, asked for explicitly (RAY_AUTH_MODE=token
+    unless the user set a mode), which Ray then does without its start-up warning; a cluster's own
+    setting is left alone."""
+    if ray.is_initialized():
+        return False
     address = address or os.environ.get("RAY_ADDRESS")
     runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
-    if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
-    else:
-        ray.init(num_cpus=cfg.runner.num_cpus or os.cpu_count(), num_gpus=cfg.runner.num_gpus,
-                 include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
+    try:
+        with deferred_interrupt():  # Ctrl-C inside ray.init orphans its core worker: a segfault at exit
+            if address:
+                print(f"[pad] joining Ray at {address} ...", file=stream, flush=True)
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+            else:
+                print("[pad] starting a local Ray instance ...", file=stream, flush=True)
+                _ask_for_token_auth()
+                ray.init(num_cpus=cfg.runner.num_cpus or os.cpu_count(), num_gpus=cfg.runner.num_gpus,
+                         include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
+    except BaseException:  # interrupted (raised once ray.init returned) or failed: stop what it started
+        stop_ray()
+        raise
+    return True
+
+
+def stop_ray() -> None:
+    with deferred_interrupt():
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold SIGINT back until the block is done, then raise it as KeyboardInterrupt: for Ray's start and
+    stop, which an exception in the middle leaves half-done (its threads then crash the exit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def annotator_count(cfg: AnnotateConfig) -> tuple[int, bool]:
@@ -76,10 +113,13 @@ def annotator_count(cfg: AnnotateConfig) -> tuple[int, bool]:
     return (max(1, int(gpus // cfg.runner.gpus_per_annotator)) if use_gpus else 1), use_gpus
 
 
-def check_local_fit(cfg: AnnotateConfig, n_annotators: int) -> None:
-    """On a local instance, refuse a runner that could never place one shard worker next to its actors
-    (further shard workers that do not fit simply never start; the ones that do carry the build)."""
-    cpus = float(ray.cluster_resources().get("CPU", 0))
+def check_local_fit(cfg: AnnotateConfig, n_annotators: int, use_gpus: bool = False) -> None:
+    """On a local instance (no autoscaler), refuse a runner that could never place its annotators with
+    one shard worker beside them (further shard workers that do not fit simply never start)."""
+    total = ray.cluster_resources()
+    cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
+    if use_gpus and n_annotators * cfg.runner.gpus_per_annotator > gpus + 1e-9:
+        raise PadError(placement_problem(cfg, use_gpus, n_annotators))
     needed = n_annotators * cfg.runner.cpus_per_annotator + cfg.runner.cpus_per_shard_worker
     if needed > cpus:
         raise PadError(f"runner: {n_annotators} annotator(s) x {cfg.runner.cpus_per_annotator} CPU + one shard "
@@ -88,72 +128,12 @@ def check_local_fit(cfg: AnnotateConfig, n_annotators: int) -> None:
                        "runner.num_cpus")
 
 
-class Progress:
-    def __init__(self, total: int, stream: TextIO, interval: float = 2.0):
-        self.total, self.stream, self.interval = total, stream, interval
-        self.t0 = time.time()
-        self.last_print = 0.0
-        self.last_line = ""
-
-    def update(self, s: AnnotateSummary, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.last_print < self.interval:
-            return
-        self.last_print = now
-        dt = max(now - self.t0, 1e-9)
-        line = (f"[pad] shards {len(s.committed)}/{self.total} committed, {len(s.failed)} failed | "
-                f"{s.images} images ({s.images / dt:.1f}/s) | {s.samples} samples, {s.regions} regions, "
-                f"{s.failures} image failures")
-        if line != self.last_line or not force:
-            print(f"{line} | {dt:.0f}s", file=self.stream, flush=True)
-        self.last_line = line
-
-
-DISK_FULL_MARKERS = ("No space left on device", "ENOSPC", "Errno 28", "Disk quota exceeded")
-
-
-def _write_error(out: str, index: int, error: str, attempts: int) -> None:
-    try:
-        storage.write_bytes(BuildLayout(out).error(index),
-                            json.dumps({"shard": index, "attempts": attempts, "error": error}, indent=1).encode())
-    except OSError:  # the output may be what failed; the summary still names the shard
-        pass
-
-
-def _root_message(e: BaseException) -> str:
-    """The innermost error line of a Ray-wrapped exception (for one-line user errors)."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "error" in line:
-            return line[:400]
-    return (lines[-1] if lines else type(e).__name__)[:400]
-
-
-def _actor_progress(actors: list[Any]) -> float:
-    """Latest time any actor finished a batch (0 when none answers)."""
-    refs = [a.stats.remote() for a in actors]
-    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=10)
-    latest = 0.0
-    for r in ready:
-        try:
-            latest = max(latest, ray.get(r)["last_progress"])
-        except Exception:  # a restarting actor: no progress from it now
-            pass
-    return latest
-
-
-def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None = None,
-                 address: str | None = None, stream: TextIO = sys.stderr, redo: str | None = None
-                 ) -> AnnotateSummary:
-    """Plan (or resume) the build at `out` and annotate its selected shards that are not committed.
-
-    `shards` restricts the run to a selection (`0,3-5`); `redo` names committed shards to build again
-    (e.g. ones `pad verify` found damaged): their records are removed first, so they are redone.
-    """
-    started = time.time()
-    out = out or cfg.output.path
+def _prepare(cfg: AnnotateConfig, out: str, shards: str | None, redo: str | None, stream: TextIO
+             ) -> tuple[Plan, list[int], int]:
+    """Check the models, plan (or resume), drop `redo`'s records: (plan, shards to do, selected count)."""
     chosen = parse_ranges(shards) if shards else None
     again = parse_ranges(redo, "--redo") if redo else []
+    check_models(cfg.models)  # before anything is written: a missing checkpoint fails in a second
 
     def check_selection(plan: Plan) -> None:  # before the plan or anything else is written
         if chosen is not None:
@@ -167,109 +147,43 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
         storage.remove(layout.record(i))
     selected = select(chosen, plan.num_shards) if chosen is not None else list(range(plan.num_shards))
     done = committed_records(out)
-    todo = [i for i in selected if i not in done]
-    summary = AnnotateSummary(out=out, planned=len(selected), skipped=len(selected) - len(todo), started=started)
+    return plan, [i for i in selected if i not in done], len(selected)
+
+
+def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None = None,
+                 address: str | None = None, stream: TextIO = sys.stderr, redo: str | None = None
+                 ) -> AnnotateSummary:
+    """Plan (or resume) the build at `out` and annotate its selected shards that are not committed.
+
+    `shards` restricts the run to a selection (`0,3-5`); `redo` names committed shards to build again
+    (e.g. ones `pad verify` found damaged): their records are removed first, so they are redone.
+    """
+    started = time.time()
+    out = out or cfg.output.path
+    plan, todo, selected = _prepare(cfg, out, shards, redo, stream)
+    summary = AnnotateSummary(out=out, planned=selected, skipped=selected - len(todo), started=started)
     print(f"[pad] {out}: {plan.num_items} images in {plan.num_shards} shards; "
-          f"{summary.skipped} of {len(selected)} selected already committed, {len(todo)} to do", file=stream)
-    if not todo:
-        summary.seconds = time.time() - started
-        return summary
-    for i in todo:
-        storage.remove(layout.error(i))
-    start_ray(cfg, address)
-    n_annotators, use_gpus = annotator_count(cfg)
-    if not (address or os.environ.get("RAY_ADDRESS")):
-        check_local_fit(cfg, n_annotators)
-    actors = create_actors(cfg, n_annotators, use_gpus)
-    try:
-        provenance = ray.get([a.provenance.remote() for a in actors])[0]  # every actor loaded and warm
-    except Exception as e:  # the chain could not be built (bad checkpoint, missing file...)
-        for actor in actors:
-            ray.kill(actor)
-        raise PadError(f"annotator actor failed to start: {_root_message(e)}") from None
-    print(f"[pad] {n_annotators} annotator actor(s) on {'GPU' if use_gpus else 'CPU'}; models: "
-          + ", ".join(f"{k}={v.get('checkpoint', v.get('name'))}" for k, v in provenance.items()), file=stream)
-    try:
-        _drive(cfg, plan, todo, actors, {"models": provenance}, summary, Progress(len(todo), stream))
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+          f"{summary.skipped} of {selected} selected already committed, {len(todo)} to do", file=stream, flush=True)
+    if todo:
+        for i in todo:
+            storage.remove(BuildLayout(out).error(i))
+        started_ray = start_ray(cfg, address, stream)
+        try:
+            _annotate(cfg, plan, todo, summary, address, stream)
+        finally:
+            if started_ray:
+                stop_ray()
     summary.seconds = time.time() - summary.started
     return summary
 
 
-def _drive(cfg: AnnotateConfig, plan: Plan, todo: list[int], actors: list[Any], info: dict[str, Any],
-           summary: AnnotateSummary, progress: Progress) -> None:
-    node_ids = [p["node_id"] for p in ray.get([a.placement.remote() for a in actors])]
-    factory = ShardWorkerFactory(cfg, plan, actors, node_ids)
-    pool = ShardWorkerPool(factory, max_replacements=factory.slots * (cfg.runner.shard_retries + 1))
+def _annotate(cfg: AnnotateConfig, plan: Plan, todo: list[int], summary: AnnotateSummary,
+              address: str | None, stream: TextIO) -> None:
+    n_annotators, use_gpus = annotator_count(cfg)
+    if not _joins_cluster(address):
+        check_local_fit(cfg, n_annotators, use_gpus)
+    actors, provenance = start_annotators(cfg, n_annotators, use_gpus, stream)
     try:
-        pool.wait_started()
-        _dispatch(cfg, plan, todo, pool, actors, info, summary, progress)
+        drive(cfg, plan, todo, actors, {"models": provenance}, summary, Progress(len(todo), stream))
     finally:
-        pool.shutdown()
-    summary.actor_stats = ray.get([a.stats.remote() for a in actors])
-
-
-def _dispatch(cfg: AnnotateConfig, plan: Plan, todo: list[int], pool: ShardWorkerPool, actors: list[Any],
-              info: dict[str, Any], summary: AnnotateSummary, progress: Progress) -> None:
-    """Hand shards to idle shard workers until every shard is committed or recorded as failed."""
-    t_drive = 0.0  # set when the first shard is handed out: shard-worker start-up is set-up, like model loading
-    queue = list(todo)
-    attempts: dict[int, int] = {}
-    running: dict[Any, tuple[int, int]] = {}  # shard task -> (shard index, worker slot)
-    last_progress = time.time()
-    while queue or running:
-        pool.poll_started()
-        while queue and pool.idle:
-            slot, index = pool.idle.popleft(), queue.pop(0)
-            t_drive = t_drive or time.time()
-            attempts[index] = attempts.get(index, 0) + 1
-            running[pool.workers[slot].process.remote(index, info)] = (index, slot)
-        if not running and not pool.starting and not pool.workers:
-            raise PadError(f"every shard worker died and none could be replaced (last error: {pool.last_error}); "
-                           f"shards {sorted(queue)} were not run. Fix that, then rerun to resume")
-        ready, _ = ray.wait(list(running) + list(pool.starting), num_returns=1, timeout=2.0)
-        for ref in ready:
-            if ref not in running:
-                continue  # a shard worker came up; it joins the pool at the top of the loop
-            index, slot = running.pop(ref)
-            last_progress = time.time()
-            try:
-                result = ray.get(ref)
-            except Exception as e:  # task error, worker or node lost: retry, then record
-                pool.release(slot, died=isinstance(e, ray.exceptions.RayActorError))
-                error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500]
-                if any(marker in str(e) for marker in DISK_FULL_MARKERS):
-                    raise PadError(f"{plan.out}: output storage is full (shard {index}: {error}); "
-                                   "committed shards are intact: free space and rerun to resume") from None
-                if attempts[index] <= cfg.runner.shard_retries:
-                    print(f"[pad] shard {index} failed (attempt {attempts[index]}): {error}; retrying",
-                          file=progress.stream, flush=True)
-                    queue.append(index)
-                else:
-                    summary.failed[index] = error
-                    _write_error(plan.out, index, error, attempts[index])
-                continue
-            pool.release(slot, died=False)
-            summary.committed.append(index)
-            record = result.record
-            summary.images += record.num_inputs or 0
-            summary.samples += record.num_samples
-            summary.regions += record.num_regions
-            summary.failures += record.num_failures
-            summary.task_cpu_seconds += result.task_cpu_seconds
-        if not ready and time.time() - last_progress > min(30.0, cfg.runner.stall_timeout_s):
-            last_progress = max(last_progress, _actor_progress(actors))
-            if time.time() - last_progress > cfg.runner.stall_timeout_s:
-                if not running:
-                    raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s: no shard worker could be "
-                                   "placed (each needs runner.cpus_per_shard_worker="
-                                   f"{cfg.runner.cpus_per_shard_worker:g} CPU next to the annotators); lower it or "
-                                   "add CPUs, then rerun")
-                raise PadError(f"no progress for {cfg.runner.stall_timeout_s:.0f}s (runner.stall_timeout_s): "
-                               f"a stage is hung; shards {sorted(i for i, _ in running.values())} were running. "
-                               "Rerun to resume from the committed shards")
-        progress.update(summary)
-    progress.update(summary, force=True)
-    summary.drive_seconds = time.time() - t_drive
+        kill_quietly(actors)

@@ -25,8 +25,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.results import ImageAnnotation
-from pad_pipeline.dataset.records import Plan
 from pad_pipeline.annotate.shard_task import ShardResult, process_shard, warm_up
+from pad_pipeline.dataset.records import Plan
+from pad_pipeline.ray.actor_errors import death_summary
 
 
 def pipelined(next_annotator: Callable[[], Any], batches: Iterable[list[np.ndarray]], depth: int = 2
@@ -131,7 +132,7 @@ class ShardWorkerPool:
             try:
                 ray.get(ref)
             except ray.exceptions.RayActorError as e:  # its node went away, or its set-up failed
-                self.last_error = str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(e).__name__
+                self.last_error = f"shard worker could not start: {death_summary(e)}"
                 self.replace(slot)
                 continue
             self.idle.append(slot)
@@ -160,8 +161,10 @@ class ShardWorkerPool:
         self.replacements_left -= 1
         self._start(slot)
 
-    def release(self, slot: int, died: bool) -> None:
+    def release(self, slot: int, died: bool, error: str = "") -> None:
+        """Back to idle after a shard task; a worker that `died` (its last task's `error`) is replaced."""
         if died:
+            self.last_error = error or self.last_error
             self.replace(slot)
         else:
             self.idle.append(slot)

@@ -1,155 +1,202 @@
-"""`pad publish OUT --repo-id ID`: a dataset card and an upload of a finished build to the HF Hub.
+"""`pad publish OUT --repo-id ID [--dry-run DIR]`: a finished build as a Hub dataset repository.
 
-Only committed shards are published, and only when every planned shard is committed (a partial build
-is refused unless `allow_partial`). The card carries the stats, the tag histogram (from the per-shard
-parquet indexes), and the provenance (models, config hash, source fingerprint). The token comes from
-`HF_TOKEN` or the local `huggingface-cli login` cache; it is never written or printed.
+`repository_files(out, repo_id, publish)` lists what the repository holds: the committed shards (tar,
+parquet index, record), `plan.json`, `config.yaml` (the resolved manifest; `plan/`, which names the
+source files, stays behind), and generated files: `README.md` (the card, `tools/card.py`),
+`stats/stats.json` and the plots of `pad stats` in `stats/`. The repository keeps the build's layout,
+so it is itself a PAD build (`pad status hf://datasets/ID`), unless the shards would put more than
+10,000 entries in one folder: then they go into `part-NNN/` folders of at most 3,000 shards each.
+`--dry-run DIR` writes that folder to DIR (hard links to the build where possible, never inside the
+build); otherwise `hub_upload.upload` sends it in bounded, resumable commits. The token comes from
+`HF_TOKEN` or the `hf auth login` cache, inside huggingface_hub; PAD never reads, writes or logs it.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections import Counter
+import os
+import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-import pyarrow.parquet as pq
 import yaml
+from pydantic import ValidationError
 
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset.layout import CONFIG_FILE, PLAN_FILE, BuildLayout, shard_files
+from pad_pipeline.dataset.layout import (
+    CONFIG_FILE,
+    PLAN_FILE,
+    TAR_GLOB,
+    BuildLayout,
+    index_name,
+    record_name,
+    tar_name,
+)
 from pad_pipeline.dataset.reader import committed_records, load_plan
+from pad_pipeline.tools.card import CardInfo, dataset_card
+from pad_pipeline.tools.publish_config import PublishConfig
 from pad_pipeline.tools.status import build_status
 
+MAX_FOLDER_ENTRIES = 10_000       # the Hub's recommended limit of entries per folder
+SHARDS_PER_FOLDER = 3_000         # x3 files per shard: 9,000 entries per part-NNN/ folder
+MAX_FILE_BYTES = 50 * 10**9       # the Hub's hard limit per file
+RECOMMENDED_FILE_BYTES = 20 * 10**9
 
-@dataclass
-class PublishPlan:
-    files: list[str]
-    card: str
+
+@dataclass(frozen=True)
+class RepoFile:
+    """One file of the repository: copied from the build (`source`) or generated (`data`)."""
+
+    path: str
+    size: int
+    source: str | None = None
+    data: bytes | None = None
+    sha256: str | None = None   # when known without reading (a tar: from its shard record)
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else storage.read_bytes(self.source)  # type: ignore[arg-type]
 
 
-def tag_histogram(out: str, indexes: list[int]) -> Counter:
-    counts: Counter = Counter()
+def _generated(path: str, data: bytes) -> RepoFile:
+    return RepoFile(path, len(data), data=data)
+
+
+def shard_folder(index: int, num_shards: int) -> str:
+    """'' when the shards fit in the repository's root, else `part-NNN/`."""
+    return "" if 3 * num_shards + 8 <= MAX_FOLDER_ENTRIES else f"part-{index // SHARDS_PER_FOLDER:03d}/"
+
+
+def _tar_pattern(indexes: list[int], folder: str) -> str:
+    if folder or indexes != list(range(len(indexes))):
+        return ""
+    return TAR_GLOB.replace("*", f"{{{indexes[0]:06d}..{indexes[-1]:06d}}}")
+
+
+def _build_config(out: str) -> dict[str, Any]:
+    url = BuildLayout(out).config
+    return (yaml.safe_load(storage.read_bytes(url)) or {}) if storage.exists(url) else {}
+
+
+def publish_settings(out: str, overrides: dict[str, Any] | None = None) -> PublishConfig:
+    """The `publish:` section of OUT/config.yaml with the flags' values (`overrides`) on top."""
+    section = dict(_build_config(out).get("publish") or {})
+    section.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return PublishConfig(**section)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise PadError(f"{BuildLayout(out).config} or flags: publish{'.' + where if where else ''}: "
+                       f"{err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _shard_files(out: str, records: dict) -> tuple[list[RepoFile], str, str]:
+    layout, files = BuildLayout(out), []
+    indexes = sorted(records)
+    folder_of = {i: shard_folder(i, max(indexes) + 1) for i in indexes}
     for i in indexes:
-        url = BuildLayout(out).index(i)
-        if storage.exists(url):
-            table = pq.read_table(io.BytesIO(storage.read_bytes(url)), columns=["tags"])
-            for tags in table.column("tags").to_pylist():
-                counts.update(tags or [])
-    return counts
+        r, folder = records[i], folder_of[i]
+        files.append(RepoFile(folder + tar_name(i), r.bytes, layout.tar(i), sha256=r.sha256))
+        for name, url in ((index_name(i), layout.index(i)), (record_name(i), layout.record(i))):
+            if storage.exists(url):
+                files.append(RepoFile(folder + name, storage.size(url), url))
+    glob = ("part-*/" if folder_of[indexes[0]] else "") + TAR_GLOB
+    return files, glob, _tar_pattern(indexes, folder_of[indexes[0]])
 
 
-def _size_category(n: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                        (1_000_000, "100K<n<1M")):
-        if n < limit:
-            return name
-    return "1M<n<10M"
+def _check_sizes(files: list[RepoFile], warn: Callable[[str], None]) -> None:
+    for f in files:
+        if f.size > MAX_FILE_BYTES:
+            raise PadError(f"{f.path}: {f.size / 1e9:.1f} GB is over the Hub's 50 GB per file; rebuild with a "
+                           "smaller output.shard_size")
+        if f.size > RECOMMENDED_FILE_BYTES:
+            warn(f"{f.path}: {f.size / 1e9:.1f} GB is over the Hub's recommended 20 GB per file")
 
 
-def dataset_card(out: str, repo_id: str) -> str:
+def repository_files(out: str, repo_id: str, publish: PublishConfig, allow_partial: bool = False,
+                     warn: Callable[[str], None] = print) -> list[RepoFile]:
+    """Every file of the dataset repository of the build at `out` (data first, the card last)."""
+    from pad_pipeline.tools.plots import stats_plots
+    from pad_pipeline.tools.stats import compute_stats
+
     status = build_status(out)
-    records = committed_records(out)
-    plan = load_plan(out)
-    models = records[min(records)].extra.get("models", {}) if records else {}
-    tags = tag_histogram(out, sorted(records))
-    front = {
-        "license": "other",
-        "task_categories": ["image-segmentation", "object-detection", "image-to-text"],
-        "size_categories": [_size_category(status.get("samples", 0))],
-        "tags": ["patch-aligned", "pad", "webdataset", "sam", "grounding-dino", "ram"],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "pad-*.tar"}]}],
-    }
-    lines = [
-        "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
-        f"# {repo_id.split('/')[-1]}: a Patch-Aligned Dataset (PAD) build", "",
-        "Images with captions, tags, and per-tag boxes and SAM masks (COCO RLE), built by PAD "
-        "(RAM tags -> Grounding DINO boxes -> NMS -> SAM masks) for patch-aligned projector training "
-        "(arXiv 2505.17316).", "",
-        "## Contents", "",
-        "| images planned | samples | regions | image failures | shards |", "| --- | --- | --- | --- | --- |",
-        f"| {status['images_planned']} | {status.get('samples', 0)} | {status.get('regions', 0)} | "
-        f"{status.get('image_failures', 0)} | {len(records)} |", "",
-        "Failures by reason: " + (", ".join(f"`{k}` {v}" for k, v in sorted(status["failure_reasons"].items()))
-                                  or "none") + ".", "",
-        "## Most frequent tags", "",
-        "| tag | images |", "| --- | --- |",
-        *[f"| {t} | {c} |" for t, c in tags.most_common(30)], "",
-        "## Format", "",
-        "WebDataset tars `pad-NNNNNN.tar`, each with `<key>.jpg` and `<key>.json` per sample; the JSON has "
-        "`image_id`, `size` [w, h], `caption`, `tags`, `labels` (`tag`, `bbox` xyxy pixels, `score`, "
-        "`mask_score`, `area`, `rle_mask`). Decode a mask with "
-        "`pycocotools.mask.decode({'size': [h, w], 'counts': rle_mask.encode()})`. `pad-NNNNNN.json` is "
-        "each shard's record (sha256, counts, failures); `pad-NNNNNN.parquet` indexes every input image.", "",
-        "```python",
-        "from datasets import load_dataset",
-        f"ds = load_dataset(\"{repo_id}\", split=\"train\", streaming=True)",
-        "```", "",
-        "## Provenance", "",
-        f"- models: `{json.dumps(models, sort_keys=True)}`",
-        f"- annotation config hash: `{plan.config_hash}` (full config in `config.yaml`)",
-        f"- source fingerprint: `{plan.source_fingerprint}`", "",
-    ]
-    return "\n".join(lines)
-
-
-def publish_plan(out: str, repo_id: str, allow_partial: bool = False) -> PublishPlan:
-    status = build_status(out)
-    if (status["failed_shards"] or status["pending_shards"]) and not allow_partial:
-        raise PadError(f"{out}: shards {status['failed_shards'] + status['pending_shards']} are not committed; "
-                       "rerun `pad annotate` to finish them, or pass --allow-partial")
+    unfinished = ",".join(r for r in (status["failed_shards"], status["pending_shards"], status["damaged_shards"]) if r)
+    if unfinished and not allow_partial:
+        raise PadError(f"{out}: shards {unfinished} are not committed; rerun `pad annotate` to finish them, "
+                       "or pass --allow-partial")
     records = committed_records(out)
     if not records:
         raise PadError(f"{out}: no committed shard to publish")
-    files = [PLAN_FILE, CONFIG_FILE]
-    for i in sorted(records):
-        files += shard_files(i)
-    return PublishPlan(files=[f for f in files if storage.exists(storage.join(out, f))],
-                       card=dataset_card(out, repo_id))
+    files, glob, pattern = _shard_files(out, records)
+    layout = BuildLayout(out)
+    files += [RepoFile(name, storage.size(url), url) for name, url in ((PLAN_FILE, layout.plan),
+              (CONFIG_FILE, layout.config)) if storage.exists(url)]
+    _check_sizes(files, warn)
+    stats = compute_stats(out)
+    plots = stats_plots(stats)
+    files.append(_generated("stats/stats.json", json.dumps(stats.to_json(), indent=1).encode()))
+    files += [_generated(f"stats/{name}.png", data) for name, data in plots.items()]
+    plan = load_plan(out)
+    provenance = {json.dumps(r.extra.get("models"), sort_keys=True) for r in records.values() if r.extra.get("models")}
+    info = CardInfo(repo_id, stats.to_json(), publish, glob, [f"stats/{n}.png" for n in plots], pattern,
+                    _build_config(out), [json.loads(p) for p in sorted(provenance)], plan.config_hash,
+                    plan.source_fingerprint, _pad_version())
+    files.append(_generated("README.md", dataset_card(info).encode()))
+    return files
 
 
-def publish(out: str, repo_id: str, dry_run: bool = False, private: bool = False,
-            allow_partial: bool = False, api: Any = None) -> PublishPlan:
-    """Upload the committed shards and the card to dataset repo `repo_id` (data first, card last)."""
-    plan = publish_plan(out, repo_id, allow_partial)
+def _pad_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pad")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def write_repository(out: str, files: list[RepoFile], folder: str) -> None:
+    """Write the repository to the local `folder`: build files hard-linked (copied where links cannot
+    be made), generated files written. `folder` may not lie inside the build."""
+    if "://" in folder or ("://" not in out and _inside(folder, out)):
+        raise PadError(f"--dry-run {folder}: give a local folder outside the build {out}")
+    for f in files:
+        dest = os.path.join(folder, *f.path.split("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.lexists(dest):
+            os.remove(dest)
+        if f.data is not None:
+            storage.write_bytes(dest, f.data)
+        elif "://" not in f.source:  # type: ignore[operator]
+            try:
+                os.link(f.source, dest)  # type: ignore[arg-type]
+            except OSError:
+                shutil.copyfile(f.source, dest)  # type: ignore[arg-type]
+        else:
+            fs, path = storage.filesystem(f.source)  # type: ignore[arg-type]
+            with fs.open(path, "rb") as src, open(dest, "wb") as dst:
+                shutil.copyfileobj(src, dst, 16 * 2**20)
+
+
+def publish(out: str, repo_id: str, dry_run: str | None = None, private: bool = False, allow_partial: bool = False,
+            settings: dict[str, Any] | None = None, api: Any = None, log: Callable[[str], None] = print
+            ) -> list[RepoFile]:
+    """Publish the build at `out` to dataset repo `repo_id`, or with `dry_run` write the repository to
+    that folder; returns the repository's files."""
+    cfg = publish_settings(out, settings)
+    if not cfg.license:
+        log("pad publish: warning: no licence stated (publish.license or --license); the card will say so")
+    files = repository_files(out, repo_id, cfg, allow_partial, warn=lambda m: log(f"pad publish: warning: {m}"))
     if dry_run:
-        return plan
-    if api is None:
-        from huggingface_hub import HfApi
+        write_repository(out, files, dry_run)
+        return files
+    from pad_pipeline.tools.hub_upload import upload
 
-        api = HfApi()  # token from HF_TOKEN or the login cache; never passed around or logged
-    from huggingface_hub import CommitOperationAdd
-
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    fs, root = storage.filesystem(out)
-    local = "://" not in out or out.startswith("file://")
-    batches = commit_batches([(name, storage.size(storage.join(out, name))) for name in plan.files])
-    for n, batch in enumerate(batches, 1):
-        # Local files stream from disk; remote ones are read into memory one bounded batch at a time.
-        ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=(
-            fs._strip_protocol(storage.join(out, name)) if local else storage.read_bytes(storage.join(out, name))))
-            for name in batch]
-        api.create_commit(repo_id=repo_id, repo_type="dataset", operations=ops,
-                          commit_message=f"PAD: add shards ({n}/{len(batches)})")
-    api.create_commit(repo_id=repo_id, repo_type="dataset", commit_message="PAD: dataset card",
-                      operations=[CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=plan.card.encode())])
-    return plan
-
-
-def commit_batches(files: list[tuple[str, int]], max_files: int = 150,
-                   max_bytes: int = 4 * 2**30) -> list[list[str]]:
-    """Group files into Hub commits of bounded count and size (few commits, none too large)."""
-    batches: list[list[str]] = []
-    current: list[str] = []
-    current_bytes = 0
-    for name, nbytes in files:
-        if current and (len(current) >= max_files or current_bytes + nbytes > max_bytes):
-            batches.append(current)
-            current, current_bytes = [], 0
-        current.append(name)
-        current_bytes += nbytes
-    if current:
-        batches.append(current)
-    return batches
+    upload(files, repo_id, private=private, max_files=cfg.max_files_per_commit,
+           max_bytes=cfg.max_bytes_per_commit, api=api, log=log)
+    return files

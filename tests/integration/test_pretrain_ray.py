@@ -35,7 +35,7 @@ def test_ray_train_path_matches_local_path(tmp_path):
     local = _run(str(tmp_path / "local"), data, "local")
     ray_rows = _run(str(tmp_path / "ray"), data, "ray")
     assert [r["step"] for r in ray_rows] == [1, 2, 3]
-    for a, b in zip(local, ray_rows):
+    for a, b in zip(local, ray_rows, strict=True):
         assert b["caption_loss"] == pytest.approx(a["caption_loss"], rel=1e-5)
         assert b["patch_loss"] == pytest.approx(a["patch_loss"], rel=1e-5)
     assert os.path.exists(tmp_path / "ray" / "export" / "mm_projector.bin")

@@ -11,8 +11,8 @@ import time
 import pytest
 import torch
 
-from trainer import checkpoint
 from pad_pipeline.dataset.synthetic import random_field_build
+from trainer import checkpoint
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -19,10 +19,11 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from pad_pipeline.core import runtime
 from pad_pipeline.core.config import config_dict, dump_resolved
@@ -67,6 +68,11 @@ def _batches(path: str, num_images: int, batch_size: int) -> Iterator[list[Sampl
         yield batch
 
 
+def _hf(module: nn.Module) -> PreTrainedModel:
+    """The vision tower and the LLM are Hugging Face models; PatchAlignedVLM types them as nn.Module."""
+    return cast(PreTrainedModel, module)
+
+
 def _clean_word(token: str) -> str:
     word = token.replace("\u2581", " ").replace("\u0120", " ").strip()
     return word or "\u2423"  # a visible space for whitespace-only pieces
@@ -84,8 +90,9 @@ class Analysis:
         self.builders = {p.grid: PatchSampleBuilder(vlm.tokenizer, spec, p.grid, max_caption_tokens=1,
                                                     min_coverage=cfg.data.min_coverage,
                                                     max_regions=cfg.data.max_regions) for p in projectors}
-        self.before = metrics.SecondMoment(vlm.model.vision.config.hidden_size)
-        self.embedding = vlm.model.llm.get_input_embeddings().weight.detach().float()
+        self.before = metrics.SecondMoment(_hf(vlm.model.vision).config.hidden_size)
+        embeddings = cast(nn.Embedding, _hf(vlm.model.llm).get_input_embeddings())
+        self.embedding = embeddings.weight.detach().float()
         self.rule = cfg.metrics.threshold.to_rule()
         self.images = 0
         self.rendered: dict[str, list[str]] = {}
@@ -143,7 +150,7 @@ class Analysis:
                   "matching_pursuit": {"words": words, "ids": ids.tolist(),
                                        "coefficients": [[round(c, 5) for c in r] for r in coeffs.tolist()],
                                        "first_cosine": [round(s, 5) for s in sims]},
-                  "labels": [{"tag": t, "iou": round(i, 5)} for t, i in zip(tags, ious)]}
+                  "labels": [{"tag": t, "iou": round(i, 5)} for t, i in zip(tags, ious, strict=True)]}
         with open(os.path.join(folder, f"{raw.key}.json"), "w") as f:
             json.dump(detail, f, indent=1)
 
@@ -181,7 +188,7 @@ def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
     model_cfg.llm.gradient_checkpointing = False
     vlm = build_vlm(model_cfg, dtype=dtype)
     vlm.model.to(device).eval()
-    vcfg, llm_dim = vlm.model.vision.config, vlm.model.llm.config.hidden_size
+    vcfg, llm_dim = _hf(vlm.model.vision).config, _hf(vlm.model.llm).config.hidden_size
     input_tokens = vlm.vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1)
     stats = []
     for name, spec in cfg.projectors.items():

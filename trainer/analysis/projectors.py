@@ -2,7 +2,8 @@
 
 `resolve_projector(spec, ...)` turns a manifest entry into an `nn.Module` in float32 (eval mode):
 - `random`: a fresh projector of `spec.kind` (default: the manifest's model.projector), seeded;
-- `train:RUN` or a run folder: its `export/projector.safetensors` (else its newest checkpoint's);
+- `train:RUN` or a run folder: its `export/projector.safetensors` (else its newest checkpoint's); a PAD
+  export folder (`RUN/export`, trainer.export): its `projector.safetensors`;
 - a `.safetensors` file: ours carry their kind and sizes as metadata; others are inferred from the keys;
 - a `.bin`/`.pt` file: LLaVA's `mm_projector.bin` (keys `model.mm_projector.*`), read with weights_only.
 The result is checked against the loaded vision and LLM widths, so a projector from another model pair
@@ -27,9 +28,11 @@ from trainer.models.projectors import build_projector
 
 
 def _run_projector_file(run_dir: str) -> str:
-    exported = os.path.join(run_dir, "export", "projector.safetensors")
-    if os.path.isfile(exported):
-        return exported
+    """A run folder's (or a PAD export folder's, see trainer.export) projector.safetensors."""
+    for exported in (os.path.join(run_dir, "export", "projector.safetensors"),
+                     os.path.join(run_dir, "projector.safetensors")):
+        if os.path.isfile(exported):
+            return exported
     latest = checkpoint.latest_checkpoint(run_dir)
     if latest and os.path.isfile(os.path.join(latest, "projector.safetensors")):
         return os.path.join(latest, "projector.safetensors")

@@ -48,7 +48,7 @@ def token_map(image: np.ndarray, words: list[str], sims: list[float], grid: int,
     canvas = _base(image, grid, cell_px, fade=0.55)
     draw = ImageDraw.Draw(canvas)
     _grid_lines(draw, grid, cell_px, (200, 200, 200))
-    for i, (word, sim) in enumerate(zip(words, sims)):
+    for i, (word, sim) in enumerate(zip(words, sims, strict=True)):
         r, c = divmod(i, grid)
         size = font_size(sim, cell_px)
         while size > MIN_FONT and draw.textlength(word, font=_font(size)) > cell_px - 4:

@@ -1,18 +1,29 @@
-"""PatchSamples -> one padded micro-batch (a dict of tensors the VLM's forward takes).
+"""Samples -> one padded micro-batch (a dict of tensors the VLM's forward takes), for both stages.
 
-Keys: `pixel_values` uint8 [B, 3, S, S] (the model normalises them on its device with the processor's
-mean/std: a quarter of the bytes through worker pipes and host-to-device copies, no CPU float pass), `input_ids`/`attention_mask`/`labels` [B, L] (right-padded; labels -100 on BOS
-and padding), `region_masks` bool [B, R, M], `region_valid` bool [B, R], `tag_ids`/`tag_mask` [B, R, T],
-and counters `regions` / `skipped_regions` (scalars) for logging.
+Common keys: `pixel_values` uint8 [N, 3, S, S] (the model normalises them on its device with the processor's
+mean/std: a quarter of the bytes through worker pipes and host-to-device copies, no CPU float pass),
+`input_ids` / `attention_mask` / `labels` [B, L] (right-padded; `IMAGE_TOKEN_INDEX` marks where image i's
+tokens go, images in order of appearance; labels IGNORE_INDEX wherever no loss is taken).
+`PatchCollator` (stage 1) adds `region_masks` bool [B, R, M], `region_valid` bool [B, R], `tag_ids` /
+`tag_mask` [B, R, T], and counters `regions` / `skipped_regions`. `SftCollator` (stage 2) keeps text-only
+samples without an image; a micro-batch with no image at all carries one unused blank image so every rank
+runs the vision tower and projector each step (ZeRO-3 gathers must match across ranks); it counts `samples`,
+`skipped_samples`, `target_tokens`, `tokens` (image tokens included) and `positions` (the padded batch the
+LLM runs: rows x longest row), and lists the bad samples under `bad` (not a tensor).
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
+from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.data.conversations import BadSample
 from trainer.data.patch_sample import PatchSample
+from trainer.data.sft_sample import SftSample
 
-IGNORE_INDEX = -100
+__all__ = ["IGNORE_INDEX", "IMAGE_TOKEN_INDEX", "PatchCollator", "SftCollator", "normalize_pixels", "pad_tokens"]
 
 
 def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -21,23 +32,27 @@ def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
     return pixels.float() * scale.view(1, 3, 1, 1) - (mean.float() / std.float()).view(1, 3, 1, 1)
 
 
+def pad_tokens(ids: Sequence[list[int]], labels: Sequence[list[int]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded `input_ids`, `attention_mask` and `labels` [B, L]."""
+    length = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), length), pad_token_id, dtype=torch.long)
+    attention = torch.zeros(len(ids), length, dtype=torch.long)
+    target = torch.full((len(ids), length), IGNORE_INDEX, dtype=torch.long)
+    for i, (x, y) in enumerate(zip(ids, labels, strict=True)):
+        input_ids[i, : len(x)] = torch.tensor(x)
+        attention[i, : len(x)] = 1
+        target[i, : len(y)] = torch.tensor(y)
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": target}
+
+
 class PatchCollator:
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, samples: list[PatchSample]) -> dict[str, torch.Tensor]:
         b = len(samples)
-        pixels = torch.stack([s.pixels for s in samples])
-
-        length = max(len(s.input_ids) for s in samples)
-        input_ids = torch.full((b, length), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros(b, length, dtype=torch.long)
-        for i, s in enumerate(samples):
-            input_ids[i, : len(s.input_ids)] = torch.tensor(s.input_ids)
-            attention[i, : len(s.input_ids)] = 1
-        labels = input_ids.masked_fill(attention == 0, IGNORE_INDEX)
-        labels[:, 0] = IGNORE_INDEX  # BOS: LLaVA masks everything up to the end of the image
-
+        batch = {"pixel_values": torch.stack([s.pixels for s in samples]),
+                 **pad_tokens([s.input_ids for s in samples], [s.labels for s in samples], self.pad_token_id)}
         tokens = samples[0].region_masks.shape[1]
         regions = max(1, max(len(s.tag_ids) for s in samples))
         tag_len = max([1] + [len(t) for s in samples for t in s.tag_ids])
@@ -53,7 +68,32 @@ class PatchCollator:
                 tag_ids[i, j, : len(ids)] = torch.tensor(ids)
                 tag_mask[i, j, : len(ids)] = True
         return {
-            "pixel_values": pixels, "input_ids": input_ids, "attention_mask": attention, "labels": labels,
-            "region_masks": region_masks, "region_valid": region_valid, "tag_ids": tag_ids, "tag_mask": tag_mask,
-            "regions": region_valid.sum(), "skipped_regions": torch.tensor(sum(s.skipped_regions for s in samples)),
+            **batch, "region_masks": region_masks, "region_valid": region_valid, "tag_ids": tag_ids,
+            "tag_mask": tag_mask, "regions": region_valid.sum(),
+            "skipped_regions": torch.tensor(sum(s.skipped_regions for s in samples)),
         }
+
+
+class SftCollator:
+    def __init__(self, pad_token_id: int, image_size: int, image_tokens: int):
+        self.pad_token_id, self.image_size, self.image_tokens = pad_token_id, image_size, image_tokens
+
+    def __call__(self, items: list[SftSample | BadSample]) -> dict[str, object]:
+        samples = [s for s in items if isinstance(s, SftSample)]
+        bad = [s for s in items if isinstance(s, BadSample)]
+        if samples:
+            batch: dict[str, object] = dict(pad_tokens([s.input_ids for s in samples], [s.labels for s in samples],
+                                                       self.pad_token_id))
+        else:  # every sample was skipped: one pad token, no target (the step still runs, in lock-step)
+            batch = {"input_ids": torch.full((1, 1), self.pad_token_id), "attention_mask": torch.ones(1, 1).long(),
+                     "labels": torch.full((1, 1), IGNORE_INDEX)}
+        images = [s.pixels for s in samples if s.pixels is not None]
+        blank = torch.zeros(1, 3, self.image_size, self.image_size, dtype=torch.uint8)
+        batch["pixel_values"] = torch.stack(images) if images else blank
+        ids, labels = batch["input_ids"], batch["labels"]
+        extra = (ids == IMAGE_TOKEN_INDEX).sum(1) * (self.image_tokens - 1)  # an image is image_tokens positions
+        lengths = batch["attention_mask"].sum(1) + extra
+        batch.update(samples=torch.tensor(len(samples)), skipped_samples=torch.tensor(len(bad)),
+                     target_tokens=(labels != IGNORE_INDEX).sum(), tokens=lengths.sum(),
+                     positions=lengths.max() * len(lengths), bad=bad)
+        return batch

@@ -16,9 +16,9 @@ from transformers import PreTrainedTokenizerBase
 
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.records import Sample
+from trainer.data.chat_tokens import plain_caption_tokens
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
 from trainer.data.masks_to_tokens import rle_token_masks
-from trainer.data.templates import plain_caption_ids
 from trainer.data.text_embeddings import tag_token_ids
 
 
@@ -26,10 +26,11 @@ from trainer.data.text_embeddings import tag_token_ids
 class PatchSample:
     key: str
     pixels: torch.Tensor          # uint8 [3, S, S]
-    input_ids: list[int]          # [BOS] + caption ids
+    input_ids: list[int]          # [BOS, IMAGE_TOKEN_INDEX] + caption ids (the plain template)
     region_masks: torch.Tensor    # bool [R, grid * grid]
     tag_ids: list[list[int]]      # R lists of sub-token ids
     skipped_regions: int
+    labels: list[int]             # IGNORE_INDEX on BOS and the image, then the caption ids
 
 
 class PatchSampleBuilder:
@@ -62,7 +63,7 @@ class PatchSampleBuilder:
             raise PadError(f"sample {sample.key}: record size {record.size} != image size {[width, height]}")
         geometry = ImageGeometry.plan(width, height, self.spec)
         pixels = geometry.apply(image, self.spec)
-        input_ids = plain_caption_ids(self.tokenizer, record.caption, self.max_caption_tokens)
+        caption = plain_caption_tokens(self.tokenizer, record.caption, self.max_caption_tokens)
 
         labels = record.labels[: self.max_regions]
         skipped = len(record.labels) - len(labels)
@@ -72,7 +73,7 @@ class PatchSampleBuilder:
             keep = token_masks.any(1) & torch.tensor([len(t) > 0 for t in tag_ids])
             skipped += int((~keep).sum())
             token_masks = token_masks[keep]
-            tag_ids = [t for t, k in zip(tag_ids, keep.tolist()) if k]
+            tag_ids = [t for t, k in zip(tag_ids, keep.tolist(), strict=True) if k]
         else:
             token_masks = torch.zeros(0, self.grid * self.grid, dtype=torch.bool)
-        return PatchSample(sample.key, pixels, input_ids, token_masks, tag_ids, skipped)
+        return PatchSample(sample.key, pixels, caption.input_ids, token_masks, tag_ids, skipped, caption.labels)

@@ -1,8 +1,9 @@
 """Loading the stage-1 parts by hub id or local path (or `tiny-random`) and assembling the VLM.
 
 `load_vision(cfg, dtype)` -> (CLIPVisionModel, CLIPImageProcessor); `load_llm(cfg, dtype)` ->
-(causal LM, tokenizer); `build_vlm(cfg.model, dtype)` -> `LoadedVLM` with the projector sized from the
-two models' configs. The tiny preset goes through the same assembly, so tests exercise this code.
+(causal LM, tokenizer); `build_vlm(cfg.model, dtype, train_llm=...)` -> `LoadedVLM` with the projector sized
+from the two models' configs (stage 2 trains the LLM too). `load_tokenizer` and `image_token_count` need no
+weights (`pad sft --check`). The tiny preset goes through the same assembly, so tests exercise this code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     CLIPImageProcessor,
+    CLIPVisionConfig,
     CLIPVisionModel,
     PreTrainedTokenizerBase,
 )
@@ -22,7 +24,7 @@ from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM, set_seed
 from trainer.config import LlmConfig, ModelConfig, VisionConfig
 from trainer.models import tiny
-from trainer.models.projectors import build_projector
+from trainer.models.projectors import CAbstractor, build_projector
 from trainer.models.vlm import PatchAlignedVLM
 
 
@@ -37,6 +39,13 @@ class LoadedVLM:
     @property
     def num_tokens(self) -> int:
         return self.token_grid * self.token_grid
+
+    @property
+    def image_tokens(self) -> int:
+        """Positions one image takes in the LLM's sequence (the projector's output tokens; CLS kept when
+        `drop_cls` is off, except by c_abstractor, which resamples to `num_tokens`)."""
+        keeps_cls = not self.model.drop_cls and not isinstance(self.model.projector, CAbstractor)
+        return self.num_tokens + (1 if keeps_cls else 0)
 
 
 def _hub_error(what: str, checkpoint: str, e: Exception) -> PadError:
@@ -55,22 +64,48 @@ def load_vision(cfg: VisionConfig, dtype: torch.dtype = torch.float32) -> tuple[
     return model.eval(), processor
 
 
+def load_tokenizer(cfg: LlmConfig) -> PreTrainedTokenizerBase:
+    """The LLM's tokenizer alone (pad token set as `load_llm` does)."""
+    if cfg.checkpoint == TINY_RANDOM:
+        return tiny.tiny_tokenizer()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.checkpoint, revision=cfg.revision)
+    except (OSError, ValueError) as e:
+        raise _hub_error("llm", cfg.checkpoint, e) from None
+    if tokenizer.pad_token_id is None:  # Vicuna/Llama: LLaVA pads with unk
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    return tokenizer
+
+
+def image_token_count(cfg: ModelConfig) -> int:
+    """Tokens one image becomes (576 for ViT-L/14-336 + mlp2x_gelu), from the vision config alone."""
+    if cfg.vision.checkpoint == TINY_RANDOM:
+        vcfg = tiny.tiny_vision_config()
+    else:
+        try:
+            vcfg = CLIPVisionConfig.from_pretrained(cfg.vision.checkpoint, revision=cfg.vision.revision)
+        except (OSError, ValueError) as e:
+            raise _hub_error("vision", cfg.vision.checkpoint, e) from None
+    grid = vcfg.image_size // vcfg.patch_size
+    if cfg.projector.kind == "c_abstractor":
+        return cfg.projector.num_tokens
+    return grid * grid + (0 if cfg.vision.drop_cls else 1)
+
+
 def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     if cfg.checkpoint == TINY_RANDOM:
         tokenizer = tiny.tiny_tokenizer()
         return tiny.tiny_llm(len(tokenizer)).to(dtype), tokenizer
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.checkpoint, revision=cfg.revision)
         model = AutoModelForCausalLM.from_pretrained(cfg.checkpoint, revision=cfg.revision, dtype=dtype)
     except (OSError, ValueError) as e:
         raise _hub_error("llm", cfg.checkpoint, e) from None
-    if tokenizer.pad_token_id is None:  # Vicuna/Llama: LLaVA pads with unk
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-    return model, tokenizer
+    return model, load_tokenizer(cfg)
 
 
-def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0) -> LoadedVLM:
-    """Load both frozen models, build a fresh projector (seeded) and assemble them."""
+def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0,
+              train_llm: bool = False) -> LoadedVLM:
+    """Load both models, build a fresh projector (seeded) and assemble them (the LLM frozen unless `train_llm`)."""
     vision, processor = load_vision(cfg.vision, dtype)
     llm, tokenizer = load_llm(cfg.llm, dtype)
     if cfg.llm.gradient_checkpointing:
@@ -87,5 +122,5 @@ def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 
                                 depth=p.depth, hidden_size=p.hidden_size,
                                 input_tokens=grid * grid + (0 if cfg.vision.drop_cls else 1)).to(dtype)
     model = PatchAlignedVLM(vision, projector, llm, cfg.vision.select_layer, cfg.vision.drop_cls,
-                            tuple(processor.image_mean), tuple(processor.image_std))
+                            tuple(processor.image_mean), tuple(processor.image_std), train_llm=train_llm)
     return LoadedVLM(model, processor, tokenizer, grid, projector.output_grid(grid))

@@ -39,7 +39,8 @@ class ClipTagger:
 
     def __init__(self, model: CLIPModel, tokenizer: Any, processor: CLIPImageProcessor, tags: list[str],
                  cfg: TaggerConfig, device: torch.device, dtype: str, revision: str | None):
-        self.model = model.to(device).eval()
+        # PreTrainedModel.to is @wraps(nn.Module.to): its stub takes the device for `self`
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
         self.tokenizer, self.cfg, self.device, self.dtype = tokenizer, cfg, device, dtype
         self.revision = revision
         self.vocab = build_vocabulary(tags, cfg, DEFAULT_THRESHOLD_X_UNIFORM / len(tags))
@@ -69,13 +70,14 @@ class ClipTagger:
         out = []
         for im in images:
             h, w = im.shape[-2:]
-            if self.size.shortest_edge:
-                size = pp.shortest_edge_size(h, w, self.size.shortest_edge)
+            # processor sizes are SizeDicts (stubs say dict): an unset edge is None
+            if shortest := self.size.get("shortest_edge"):
+                size = pp.shortest_edge_size(h, w, shortest)
             else:
-                size = (self.size.height, self.size.width)
+                size = (self.size["height"], self.size["width"])
             im = pp.resize(im, size, self.mode)
             if self.crop is not None:
-                im = pp.center_crop(im, (self.crop.height, self.crop.width))
+                im = pp.center_crop(im, (self.crop["height"], self.crop["width"]))
             out.append(pp.normalize(im, self.norm))
         return torch.stack(out)
 
@@ -85,11 +87,12 @@ class ClipTagger:
         probs = []
         for start in range(0, len(images), self.cfg.batch_size):
             batch = images[start:start + self.cfg.batch_size]
-            pixels = self.pixel_values(images_to_device(batch, self.device))
+            # Always batch_size rows: an image's scores must not depend on its batch (preprocess.fill_batch).
+            pixels = pp.fill_batch(self.pixel_values(images_to_device(batch, self.device)), self.cfg.batch_size)
             with autocast(self.device, self.dtype):
                 feats = self.model.get_image_features(pixel_values=pixels).pooler_output.float()
             feats = feats / feats.norm(dim=-1, keepdim=True)
-            probs.append((self.logit_scale * feats @ self.text_embeds.T).softmax(dim=-1))
+            probs.append((self.logit_scale * feats @ self.text_embeds.T).softmax(dim=-1)[:len(batch)])
         return torch.cat(probs) if probs else torch.zeros(0, len(self.vocab), device=self.device)
 
     def tag(self, images: Sequence[np.ndarray]) -> list[TagResult]:

@@ -3,11 +3,18 @@
 transformers' `GroundingDinoForObjectDetection` with the checkpoint's BERT tokenizer and image
 processor geometry. `detect()` preprocesses each uint8 image once on the device (shorter side to 800,
 longer at most 1333 for the real checkpoints, ImageNet mean/std), splits its tags into prompt chunks
-under the text limit (`grounding_text.chunk_tags`), runs (image, chunk) pairs `batch_size` at a time
-(images zero-padded with a pixel mask, texts padded with an attention mask; a chunk encoded before is
-reused, `text_cache.CachingTextBackbone`), and labels every kept box
-with one tag (`grounding_text.assign_boxes_to_tags`). Boxes come back in xyxy pixels of the input
-image, clipped to it, on the device; NMS is a later stage.
+under the text limit (`grounding_text.chunk_tags`), runs every (image, chunk) pair on its own (a chunk
+encoded before is reused, `text_cache.CachingTextBackbone`), and labels every kept box with one tag
+(`grounding_text.assign_boxes_to_tags`). Boxes come back in xyxy pixels of the input image, clipped to
+it, on the device; NMS is a later stage.
+
+One pair per forward pass, never padded: a pair's boxes depend on that pair alone, not on the images
+beside it in a batch (issue 12). Batching mixed sizes would pad the smaller images (and prompts), and
+padding changes Grounding DINO's output (its Swin windows and deformable attention see the padded
+frame); even pairs of equal shape batched together differ in the last bits from the same pairs run
+alone, because CPU and GPU kernels sum in another order when the batch dimension changes. Real inputs
+vary in processed size and prompt length from image to image, so equal-shape batches would be rare
+anyway. `models.detector.batch_size` is therefore not used.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ class GroundingDinoDetector:
     def __init__(self, model: GroundingDinoForObjectDetection, tokenizer: Any,
                  processor: GroundingDinoImageProcessor, cfg: DetectorConfig, device: torch.device,
                  dtype: str, revision: str | None):
-        self.model = model.to(device).eval()
+        # PreTrainedModel.to is @wraps(nn.Module.to): its stub takes the device for `self`
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
         self.text_encoder = CachingTextBackbone(self.model.model.text_backbone, cfg.text_cache_size)
         self.model.model.text_backbone = self.text_encoder
         self.tokenizer, self.cfg, self.device, self.dtype = tokenizer, cfg, device, dtype
@@ -57,16 +65,17 @@ class GroundingDinoDetector:
         self.norm = pp.Normalization.from_processor(processor)
         self.mode = pp.interpolation(processor.resample)
         self.size = processor.size
-        self.pad_id = tokenizer.pad_token_id or 0
         self.dropped_tags = 0  # tags that cannot be prompted (over the limit alone, or empty), ever
 
     def pixel_values(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 (3, H, W) on device -> float (3, h, w), resized and normalised like the processor."""
         h, w = image.shape[-2:]
-        if self.size.shortest_edge and self.size.longest_edge:
-            size = pp.shortest_longest_size(h, w, self.size.shortest_edge, self.size.longest_edge)
+        # processor sizes are SizeDicts (stubs say dict): an unset edge is None
+        shortest, longest = self.size.get("shortest_edge"), self.size.get("longest_edge")
+        if shortest and longest:
+            size = pp.shortest_longest_size(h, w, shortest, longest)
         else:
-            size = (self.size.height, self.size.width)
+            size = (self.size["height"], self.size["width"])
         return pp.normalize(pp.resize(image, size, self.mode), self.norm)
 
     def chunks(self, tags: Sequence[str]) -> list[PromptChunk]:
@@ -77,42 +86,33 @@ class GroundingDinoDetector:
                         len(dropped), self.text_limit, ", ".join(dropped[:5]))
         return chunks
 
-    def _text_batch(self, chunks: Sequence[PromptChunk]) -> tuple[torch.Tensor, torch.Tensor]:
-        length = max(len(c.input_ids) for c in chunks)
-        ids = torch.full((len(chunks), length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunks), length), dtype=torch.long)
-        for i, c in enumerate(chunks):
-            ids[i, :len(c.input_ids)] = torch.tensor(c.input_ids)
-            mask[i, :len(c.input_ids)] = 1
-        return ids.to(self.device), mask.to(self.device)
-
     @torch.inference_mode()
-    def _forward(self, pixels: list[torch.Tensor], chunks: list[PromptChunk]
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch of (image, chunk) pairs -> token logits (B, Q, T) and boxes (B, Q, 4) cxcywh."""
-        pixel_values, pixel_mask = pp.pad_bottom_right(pixels)
-        input_ids, attention_mask = self._text_batch(chunks)
+    def _forward(self, pixels: torch.Tensor, chunk: PromptChunk) -> tuple[torch.Tensor, torch.Tensor]:
+        """One (image, chunk) pair, alone and unpadded -> token logits (Q, T) and boxes (Q, 4) cxcywh."""
+        input_ids = torch.tensor([chunk.input_ids], dtype=torch.long, device=self.device)
+        pixel_mask = torch.ones((1, *pixels.shape[-2:]), dtype=torch.long, device=self.device)
         with autocast(self.device, self.dtype):
-            out = self.model(pixel_values=pixel_values, pixel_mask=pixel_mask, input_ids=input_ids,
-                             attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids))
-        return out.logits.float(), out.pred_boxes.float()
+            out = self.model(pixel_values=pixels[None], pixel_mask=pixel_mask, input_ids=input_ids,
+                             attention_mask=torch.ones_like(input_ids), token_type_ids=torch.zeros_like(input_ids))
+        return out.logits[0].float(), out.pred_boxes[0].float()
+
+    def _detect_image(self, image: np.ndarray, tags: Sequence[str]) -> Detections:
+        chunks = self.chunks(tags)
+        if not chunks:
+            return empty_detections(self.device)
+        pixels = self.pixel_values(images_to_device([image], self.device)[0])
+        h, w = image.shape[:2]
+        parts = []
+        for chunk in chunks:
+            logits, boxes = self._forward(pixels, chunk)
+            keep, index, score = assign_boxes_to_tags(logits, chunk.spans, self.cfg.box_threshold,
+                                                      self.cfg.text_threshold)
+            parts.append(Detections(boxes_to_pixels(boxes[keep], h, w), score[keep],
+                                    [chunk.tags[j] for j in index[keep].tolist()]))
+        return _concat(parts, self.device)
 
     def detect(self, images: Sequence[np.ndarray], tags: Sequence[list[str]]) -> list[Detections]:
-        pairs = [(i, c) for i, image_tags in enumerate(tags) for c in self.chunks(image_tags)]
-        needed = sorted({i for i, _ in pairs})
-        on_device = dict(zip(needed, images_to_device([images[i] for i in needed], self.device), strict=True))
-        pixels = {i: self.pixel_values(im) for i, im in on_device.items()}
-        parts: list[list[Detections]] = [[] for _ in images]
-        for start in range(0, len(pairs), self.cfg.batch_size):
-            batch = pairs[start:start + self.cfg.batch_size]
-            logits, boxes = self._forward([pixels[i] for i, _ in batch], [c for _, c in batch])
-            for (i, chunk), lg, bx in zip(batch, logits, boxes, strict=True):
-                keep, index, score = assign_boxes_to_tags(lg, chunk.spans, self.cfg.box_threshold,
-                                                          self.cfg.text_threshold)
-                h, w = images[i].shape[:2]
-                parts[i].append(Detections(boxes_to_pixels(bx[keep], h, w), score[keep],
-                                           [chunk.tags[j] for j in index[keep].tolist()]))
-        return [_concat(p, self.device) for p in parts]
+        return [self._detect_image(image, image_tags) for image, image_tags in zip(images, tags, strict=True)]
 
     def provenance(self) -> dict[str, str | None]:
         return provenance("grounding_dino", self.cfg.checkpoint, self.revision)

@@ -21,8 +21,8 @@ _AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 def load_pretrained(cls: Any, checkpoint: str, revision: str | None, field: str, **kwargs: Any) -> Any:
     """`cls.from_pretrained(checkpoint, revision=revision)`; errors name `field` and the checkpoint."""
     if checkpoint.startswith(("/", "./", "../", "~")) and not Path(checkpoint).expanduser().is_dir():
-        raise PadError(f"field '{field}': {checkpoint!r} is not a folder (give a hub id, a checkpoint folder "
-                       f"or tiny-random)")
+        raise PadError(f"field '{field}': {checkpoint} is not an existing checkpoint folder; give one, a hub id "
+                       "(org/name) or tiny-random")
     try:
         return cls.from_pretrained(checkpoint, revision=revision, **kwargs)
     except (OSError, ValueError, KeyError) as exc:

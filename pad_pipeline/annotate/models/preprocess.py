@@ -5,6 +5,8 @@ running the processor on the host and copying float pixels over. The geometry ru
 the ones CLIP's, DETR/Grounding DINO's and SAM's processors use; resizing is torchvision's on uint8 with
 antialiasing, as those (torchvision-backed) processors do, so pixel values match them to float rounding.
 Every parameter comes from the checkpoint's processor object, so real and tiny checkpoints share the code.
+`fill_batch` gives every forward pass of a model the same batch size, so that an image's output does not
+depend on the images beside it.
 """
 
 from __future__ import annotations
@@ -113,3 +115,20 @@ def pad_bottom_right(images: Sequence[torch.Tensor], size: tuple[int, int] | Non
         batch[i, :, :h, :w] = im
         mask[i, :h, :w] = 1
     return batch, mask
+
+
+def fill_batch(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """`batch` (n, ...) with zero rows appended up to exactly `size` rows (n <= size).
+
+    CPU kernels (MKL, oneDNN) and GPU ones may sum in another order when the batch dimension changes,
+    so an image's output can change in its last bits with the number of images run beside it. A model
+    that always runs `size` rows gives each image the same bits whatever its neighbours and whatever
+    the caller's batch (checked in the tests on CPU); `size` is the model's `batch_size`, which is part
+    of the annotation config hash. The zero rows cost compute only in a caller's last, partial batch.
+    """
+    n = int(batch.shape[0])
+    if n > size:
+        raise ValueError(f"a batch of {n} does not fit {size} rows")
+    if n == size:
+        return batch
+    return torch.cat([batch, batch.new_zeros((size - n, *batch.shape[1:]))])

@@ -10,16 +10,17 @@ mask logits are upsampled to the padded frame, cropped to the resized image, res
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import SamImageProcessor, SamModel
+from transformers import SamImageProcessor, SamModel, SamVisionConfig
 
 from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import MaskResult, images_to_device
+from pad_pipeline.annotate.models.compiling import compile_encoder
 from pad_pipeline.annotate.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
 from pad_pipeline.annotate.models.tiny import tiny_sam
 from pad_pipeline.core.errors import PadError
@@ -53,14 +54,18 @@ class SamSegmenter:
     """SAM prompted with each image's boxes; see the module docstring."""
 
     def __init__(self, model: SamModel, processor: SamImageProcessor, cfg: SegmenterConfig,
-                 device: torch.device, dtype: str, revision: str | None):
-        self.model = model.to(device).eval()
+                 device: torch.device, dtype: str, revision: str | None, compiled: bool = False):
+        # PreTrainedModel.to is @wraps(nn.Module.to): its stub takes the device for `self`
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        if compiled:  # models.compile: the ViT image encoder is nearly all of SAM's FLOPs
+            compile_encoder(self.model.vision_encoder)
         self.cfg, self.device, self.dtype, self.revision = cfg, device, dtype, revision
         self.norm = pp.Normalization.from_processor(processor)
         self.mode = pp.interpolation(processor.resample)
-        self.longest = int(processor.size.longest_edge)
-        self.padded = (int(processor.pad_size.height), int(processor.pad_size.width))
-        model_size = int(model.config.vision_config.image_size)
+        self.longest = int(processor.size["longest_edge"])
+        self.padded = (int(processor.pad_size["height"]), int(processor.pad_size["width"]))
+        model_size = cast(SamVisionConfig, model.config.vision_config).image_size
+        assert isinstance(model_size, int), model_size  # SAM's input is square (the stub allows a pair)
         if self.padded != (model_size, model_size):
             raise PadError(f"field 'models.segmenter.checkpoint': processor pads to {self.padded} but the "
                            f"model expects {model_size}x{model_size}")
@@ -94,7 +99,8 @@ class SamSegmenter:
             pixels = torch.stack([self.pixel_values(im) for im in images_to_device([images[i] for i in idx],
                                                                                     self.device)])
             with autocast(self.device, self.dtype):
-                embeddings = self.model.get_image_embeddings(pixels)
+                # Always batch_size rows, so an image's masks do not depend on its batch (pp.fill_batch).
+                embeddings = self.model.get_image_embeddings(pp.fill_batch(pixels, self.cfg.batch_size))
             for j, i in enumerate(idx):
                 results[i] = self._decode(embeddings[j], boxes[i], tuple(images[i].shape[:2]))
         return results
@@ -115,4 +121,4 @@ def build_sam(cfg: SegmenterConfig, models: ModelsConfig, device: torch.device) 
         model = load_pretrained(SamModel, cfg.checkpoint, cfg.revision, field)
         processor = load_pretrained(SamImageProcessor, cfg.checkpoint, cfg.revision, field)
         revision = resolved_revision(model, cfg.revision)
-    return SamSegmenter(model, processor, cfg, device, models.dtype, revision)
+    return SamSegmenter(model, processor, cfg, device, models.dtype, revision, compiled=models.compile)

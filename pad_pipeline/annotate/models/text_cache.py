@@ -2,15 +2,15 @@
 
 Grounding DINO runs its BERT text backbone on every (image, prompt chunk) pair. BERT contextualises a
 whole prompt, so the only encoding that can be shared is that of an identical chunk: the same tags in
-the same order, which happens for images with the same tag set (within a batch, or across batches of a
-shard). `CachingTextBackbone` wraps the model's text backbone: it encodes each distinct row of a batch
-once, and keeps the last `capacity` encodings (least recently used out) on the device.
+the same order, which happens for images with the same tag set (across the pairs of a shard).
+`CachingTextBackbone` wraps the model's text backbone: it encodes each distinct row of a call once, and
+keeps the last `capacity` encodings (least recently used out) on the device.
 
 A row's key is its token ids and token types, padding included: the block attention mask and position
-ids Grounding DINO derives from the ids are then identical too, so a reused encoding equals a fresh one
-(bit for bit on the CPU in our check; the test allows 1e-5; on a GPU only as exactly as any change of
-batch composition allows, since kernels may be picked by batch size). The cache is for inference
-only: it assumes frozen weights.
+ids Grounding DINO derives from the ids (and passes in here) are then identical too. Each new row is
+encoded on its own (a batch of one), so an encoding is the same bits whichever rows it was asked for
+with, and a reused encoding equals a fresh one bit for bit (the detector runs one pair per forward, so
+a row is always alone anyway). The cache is for inference only: it assumes frozen weights.
 At the default capacity it holds at most 256 x 256 tokens x hidden size (about 100 MB for BERT-base in
 bf16) on the device.
 """
@@ -60,18 +60,16 @@ class CachingTextBackbone(nn.Module):
         keys = [tuple(ids) + tuple(types) for ids, types in
                 zip(input_ids.tolist(), token_type_ids.tolist(), strict=True)]
         self.stats.rows += len(keys)
-        missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
         fresh: dict[tuple, torch.Tensor] = {}
-        if missing:
-            first_row = {k: i for i, k in reversed(list(enumerate(keys)))}
-            rows = torch.tensor([first_row[k] for k in missing], device=input_ids.device)
-            out = self.backbone(input_ids[rows],
-                                attention_mask[rows] if attention_mask is not None else None,
-                                token_type_ids[rows],
-                                position_ids[rows] if position_ids is not None else None,
+        for row, key in enumerate(keys):
+            if key in self.cache or key in fresh:
+                continue
+            pick = slice(row, row + 1)
+            out = self.backbone(input_ids[pick], attention_mask[pick] if attention_mask is not None else None,
+                                token_type_ids[pick], position_ids[pick] if position_ids is not None else None,
                                 return_dict=True, **kwargs)
-            self.stats.encoded += len(missing)
-            fresh = dict(zip(missing, out.last_hidden_state, strict=True))
+            self.stats.encoded += 1
+            fresh[key] = out.last_hidden_state[0]
         rows_out = []
         for k in keys:
             hidden = fresh.get(k)

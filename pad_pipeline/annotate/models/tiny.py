@@ -1,4 +1,4 @@
-"""Tiny random-weight stand-ins for CLIP, Grounding DINO and SAM (`checkpoint: tiny-random`).
+"""Tiny random-weight stand-ins for CLIP, (MM) Grounding DINO, SAM and SAM 2 (`checkpoint: tiny-random`).
 
 They are the SAME transformers classes the real checkpoints load into, built from tiny configs, with
 weights drawn from a seeded generator and tokenizers built in code with the `tokenizers` library, so
@@ -8,7 +8,7 @@ deterministic function of its arguments (the global torch RNG is left untouched)
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import (
@@ -18,7 +18,12 @@ from transformers import (
     GroundingDinoConfig,
     GroundingDinoForObjectDetection,
     GroundingDinoImageProcessor,
+    MMGroundingDinoConfig,
+    MMGroundingDinoForObjectDetection,
     PreTrainedTokenizerFast,
+    Sam2Config,
+    Sam2ImageProcessor,
+    Sam2Model,
     SamConfig,
     SamImageProcessor,
     SamModel,
@@ -40,6 +45,7 @@ TINY_CLIP_IMAGE_SIZE = 32
 TINY_DINO_SHORTEST, TINY_DINO_LONGEST = 64, 96
 TINY_DINO_MAX_TEXT_LEN = 48
 TINY_SAM_IMAGE_SIZE = 64
+TINY_SAM2_IMAGE_SIZE = 64
 
 
 def default_tag_words() -> list[str]:
@@ -108,7 +114,7 @@ def tiny_clip_image_processor() -> CLIPImageProcessor:
     return CLIPImageProcessor(size={"shortest_edge": s}, crop_size={"height": s, "width": s})
 
 
-def tiny_grounding_dino_config(vocab_size: int = _BERT_VOCAB_SIZE) -> GroundingDinoConfig:
+def _tiny_grounding_dino_kwargs(vocab_size: int) -> dict[str, Any]:
     # A 4-stage Swin with 3 outputs + 1 extra conv level, as in grounding-dino-tiny, only narrower.
     # d_model 64: its input projections use GroupNorm(32, d_model), which needs >1 value per group on
     # the 1x1 maps that small images give. Two decoder layers: transformers ties bbox heads 1.. to
@@ -117,11 +123,19 @@ def tiny_grounding_dino_config(vocab_size: int = _BERT_VOCAB_SIZE) -> GroundingD
                     depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4, out_indices=[2, 3, 4])
     text = dict(model_type="bert", vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1,
                 num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    return GroundingDinoConfig(backbone_config=backbone, text_config=text, num_queries=16, d_model=64,
-                               encoder_layers=1, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                               encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=2,
-                               decoder_n_points=2, max_text_len=TINY_DINO_MAX_TEXT_LEN, num_feature_levels=4,
-                               disable_custom_kernels=True)
+    return dict(backbone_config=backbone, text_config=text, num_queries=16, d_model=64, encoder_layers=1,
+                decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64, encoder_attention_heads=2,
+                decoder_attention_heads=2, encoder_n_points=2, decoder_n_points=2,
+                max_text_len=TINY_DINO_MAX_TEXT_LEN, num_feature_levels=4, disable_custom_kernels=True)
+
+
+def tiny_grounding_dino_config(vocab_size: int = _BERT_VOCAB_SIZE) -> GroundingDinoConfig:
+    return GroundingDinoConfig(**_tiny_grounding_dino_kwargs(vocab_size))
+
+
+def tiny_mm_grounding_dino_config(vocab_size: int = _BERT_VOCAB_SIZE) -> MMGroundingDinoConfig:
+    """MM Grounding DINO has Grounding DINO's architecture: the same tiny shapes."""
+    return MMGroundingDinoConfig(**_tiny_grounding_dino_kwargs(vocab_size))
 
 
 def tiny_grounding_dino_image_processor() -> GroundingDinoImageProcessor:
@@ -166,3 +180,39 @@ def tiny_sam(seed: int) -> tuple[SamModel, SamImageProcessor]:
     with seeded(seed):
         model = SamModel(tiny_sam_config())
     return model.eval(), tiny_sam_image_processor()
+
+
+def tiny_mm_grounding_dino(seed: int) -> tuple[MMGroundingDinoForObjectDetection, PreTrainedTokenizerFast,
+                                              GroundingDinoImageProcessor]:
+    """MM Grounding DINO: Grounding DINO's architecture (and tiny config), its own class."""
+    tokenizer = tiny_bert_tokenizer()
+    with seeded(seed):
+        model = MMGroundingDinoForObjectDetection(tiny_mm_grounding_dino_config(len(tokenizer)))
+    return model.eval(), tokenizer, tiny_grounding_dino_image_processor()
+
+
+def tiny_sam2_config() -> Sam2Config:
+    # A 4-stage Hiera (stride 4, 8, 16, 32 -> 16, 8, 4, 2 px maps at 64 px) with one global block; the
+    # mask decoder reads the 4x4 map as its image embedding and the 16x16 and 8x8 ones as high-res features.
+    s, width = TINY_SAM2_IMAGE_SIZE, 32
+    backbone = dict(model_type="sam2_hiera_det_model", hidden_size=8, num_attention_heads=1, image_size=[s, s],
+                    blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+                    num_attention_heads_per_stage=[1, 1, 2, 2], window_size_per_stage=[4, 2, 2, 1],
+                    global_attention_blocks=[3], window_positional_embedding_background_size=[4, 4])
+    vision = dict(backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8], fpn_hidden_size=width,
+                  backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]])
+    prompt = dict(hidden_size=width, image_size=s, patch_size=16, mask_input_channels=4)
+    decoder = dict(hidden_size=width, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
+                   iou_head_hidden_dim=width)
+    return Sam2Config(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
+
+
+def tiny_sam2_image_processor() -> Sam2ImageProcessor:
+    s = TINY_SAM2_IMAGE_SIZE
+    return Sam2ImageProcessor(size={"height": s, "width": s}, mask_size={"height": s // 4, "width": s // 4})
+
+
+def tiny_sam2(seed: int) -> tuple[Sam2Model, Sam2ImageProcessor]:
+    with seeded(seed):
+        model = Sam2Model(tiny_sam2_config())
+    return model.eval(), tiny_sam2_image_processor()

@@ -3,6 +3,8 @@
 `list_items(cfg)` is called once, when the plan is made; shard tasks later fetch bytes with
 `fetch_bytes`, so the corpus is never re-listed and never loaded whole into a worker. `SOURCES` maps
 `source.kind` to its lister; `pad_pipeline.annotate.config` checks the kind against it at load.
+`SOURCE_FILES` maps a kind whose listing is decided by a few files (tars) to what describes them without
+reading them (`source_files`: sizes and stamps), so a resume need not list such a source again.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from pad_pipeline.core.registry import Registry
 
 if TYPE_CHECKING:  # the config imports this registry to validate `source.kind`
     from pad_pipeline.annotate.config import SourceConfig
+    from pad_pipeline.dataset.source_index import SourceFile
 
 SOURCES = Registry("source", {
     "llava_json": "pad_pipeline.annotate.sources.llava_json:list_items",
     "image_dir": "pad_pipeline.annotate.sources.image_dir:list_items",
     "webdataset": "pad_pipeline.annotate.sources.webdataset_tars:list_items",
+})
+SOURCE_FILES = Registry("source with indexed files", {
+    "webdataset": "pad_pipeline.annotate.sources.webdataset_tars:source_files",
 })
 
 
@@ -27,6 +33,12 @@ def list_items(cfg: SourceConfig) -> list[SourceItem]:
     """Every item of the corpus `cfg` describes, in its fixed order (the first `cfg.limit` if set)."""
     items = SOURCES.get(SOURCES.check(cfg.kind, "source.kind"))(cfg)
     return items[: cfg.limit] if cfg.limit else items
+
+
+def source_files(cfg: SourceConfig) -> list[SourceFile] | None:
+    """URL, size and stamp of each file the source is listed from (no file is read), or None when its
+    kind has no such files or one cannot be described."""
+    return SOURCE_FILES.get(cfg.kind)(cfg) if cfg.kind in SOURCE_FILES else None
 
 
 def probe_source(cfg: SourceConfig, items: list[SourceItem]) -> None:
@@ -39,4 +51,4 @@ def probe_source(cfg: SourceConfig, items: list[SourceItem]) -> None:
                        f"(first: {items[0].location}: {error}); check the path")
 
 
-__all__ = ["SOURCES", "SourceItem", "fetch_bytes", "list_items", "probe_source"]
+__all__ = ["SOURCES", "SOURCE_FILES", "SourceItem", "fetch_bytes", "list_items", "probe_source", "source_files"]

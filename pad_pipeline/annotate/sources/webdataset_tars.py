@@ -1,12 +1,22 @@
 """Existing WebDataset tars (img2dataset layout): `<key>.jpg` (or png/webp) + `<key>.txt` or
 `<key>.json` with a `caption`. `source.path` is a tar URL, a glob, or a brace pattern
-(`shards/{00000..00099}.tar`). Captions are read when the plan is made; images when a shard runs."""
+(`shards/{00000..00099}.tar`); `.tar.gz` / `.tgz` (any compression tarfile reads) works too.
+
+`list_items` reads each tar once, when the plan is made: member names and captions, and, for an
+uncompressed tar, each image's byte range (`tar+URL#member@offset:size`), so a shard task later reads
+only its images' bytes. A compressed tar cannot be read in ranges; its items keep `tar+URL#member` and
+the plan keeps each such tar inside one shard, so it is decompressed by one shard task only.
+`source_files` gives each tar's size and stamp from `fs.info` (no tar is opened): a resume compares
+them with the ones stored beside the plan instead of listing the tars again.
+"""
 
 from __future__ import annotations
 
 import json
 import posixpath
 import tarfile
+from collections import defaultdict
+from typing import IO, Any, Mapping
 
 import braceexpand
 import fsspec
@@ -15,8 +25,15 @@ from pad_pipeline.annotate.config import SourceConfig
 from pad_pipeline.annotate.sources.base import SourceItem, tar_location
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.source_index import SourceFile
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz
+# The fields of `fs.info` that change when an object is rewritten, most specific first (s3/http ETag,
+# gcs md5Hash/generation, local mtime, s3 LastModified, gcs updated, http Last-Modified).
+STAMP_FIELDS = ("ETag", "etag", "md5Hash", "Content-MD5", "generation", "mtime", "LastModified",
+                "last_modified", "updated", "Last-Modified")
+LIST_FOLDER_FROM = 8  # with this many tars in one folder, one listing of it replaces their fs.info calls
 
 
 def expand_urls(pattern: str) -> list[str]:
@@ -31,31 +48,43 @@ def expand_urls(pattern: str) -> list[str]:
     return urls
 
 
+def is_compressed(f: IO[bytes]) -> bool:
+    """Whether the file `f` (at its start; left there) is gzip, bzip2 or xz compressed."""
+    head = f.read(6)
+    f.seek(0)
+    return head.startswith(COMPRESSED_MAGIC)
+
+
+def _caption(ext: str, data: bytes) -> str | None:
+    text = data.decode("utf-8", "replace")
+    if ext == "txt":
+        return text.strip()
+    try:
+        return str(json.loads(text).get("caption", "")).strip()
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
 def _tar_items(url: str) -> list[SourceItem]:
-    groups: dict[str, dict[str, str]] = {}
+    images: dict[str, str] = {}
     captions: dict[str, str] = {}
-    with fsspec.open(url, "rb") as f, tarfile.open(fileobj=f, mode="r:*") as tar:
-        for m in tar:
-            if not m.isfile():
-                continue
-            base = posixpath.basename(m.name)
-            key, _, ext = base.partition(".")
-            prefix = posixpath.join(posixpath.dirname(m.name), key)
-            ext = ext.lower()
-            if ext in IMAGE_EXTS:
-                groups.setdefault(prefix, {})["image"] = m.name
-            elif ext in ("txt", "json"):
-                data = tar.extractfile(m).read().decode("utf-8", "replace")  # type: ignore[union-attr]
-                if ext == "txt":
-                    captions[prefix] = data.strip()
-                else:
-                    try:
-                        captions.setdefault(prefix, str(json.loads(data).get("caption", "")).strip())
-                    except (json.JSONDecodeError, AttributeError):
-                        pass
+    with fsspec.open(url, "rb") as f:
+        ranged = not is_compressed(f)
+        with tarfile.open(fileobj=f, mode="r:" if ranged else "r:*") as tar:
+            for m in tar:
+                if not m.isfile():
+                    continue
+                key, _, ext = posixpath.basename(m.name).partition(".")
+                prefix, ext = posixpath.join(posixpath.dirname(m.name), key), ext.lower()
+                if ext in IMAGE_EXTS:
+                    exact = ranged and not m.issparse()
+                    images[prefix] = tar_location(url, m.name, m.offset_data if exact else None, m.size)
+                elif ext in ("txt", "json"):
+                    caption = _caption(ext, tar.extractfile(m).read())  # type: ignore[union-attr]
+                    if caption is not None and (ext == "txt" or prefix not in captions):
+                        captions[prefix] = caption
     name = posixpath.basename(url).rsplit(".", 1)[0]
-    return [SourceItem(f"{name}/{prefix}", captions.get(prefix, ""), tar_location(url, g["image"]))
-            for prefix, g in groups.items() if "image" in g]
+    return [SourceItem(f"{name}/{prefix}", captions.get(prefix, ""), location) for prefix, location in images.items()]
 
 
 def list_items(cfg: SourceConfig) -> list[SourceItem]:
@@ -69,3 +98,44 @@ def list_items(cfg: SourceConfig) -> list[SourceItem]:
         except (FileNotFoundError, tarfile.TarError) as e:
             raise PadError(f"{url}: cannot read this source tar ({e})") from None
     return items
+
+
+def file_stamp(info: Mapping[str, Any]) -> str | None:
+    """`"field=value"` of the first `STAMP_FIELDS` entry `info` has; None when it has none."""
+    for name in STAMP_FIELDS:
+        if info.get(name) not in (None, ""):
+            return f"{name}={info[name]}"
+    return None
+
+
+def _infos(urls: list[str]) -> dict[str, Mapping[str, Any]]:
+    """`fs.info` of each URL; a folder holding many of them is listed once instead."""
+    by_folder: dict[str, list[str]] = defaultdict(list)
+    for url in urls:
+        by_folder[url.rsplit("/", 1)[0]].append(url)
+    infos: dict[str, Mapping[str, Any]] = {}
+    for folder_urls in by_folder.values():
+        fs, first = storage.filesystem(folder_urls[0])
+        listed: dict[str, Mapping[str, Any]] = {}
+        if len(folder_urls) >= LIST_FOLDER_FROM:
+            listed = {posixpath.basename(str(e["name"]).rstrip("/")): e
+                      for e in fs.ls(posixpath.dirname(first), detail=True)}
+        for url in folder_urls:
+            fs, path = storage.filesystem(url)
+            infos[url] = listed.get(posixpath.basename(path)) or fs.info(path)
+    return infos
+
+
+def source_files(cfg: SourceConfig) -> list[SourceFile] | None:
+    """Each tar's URL, size and stamp, from `fs.info` alone (no tar is opened); None when some tar cannot
+    be described (missing, no permission, no match): the listing then reports it."""
+    urls = expand_urls(cfg.path)
+    try:
+        infos = _infos(urls)
+    except Exception:  # missing, no permission, network: the listing that follows says which
+        return None
+    files = []
+    for url in urls:
+        size = infos[url].get("size")
+        files.append(SourceFile(url, int(size or 0), file_stamp(infos[url]) if size is not None else None))
+    return files or None

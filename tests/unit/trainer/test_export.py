@@ -1,9 +1,22 @@
-"""mm_projector.bin carries LLaVA's key names and the 7B shapes; safetensors round-trips."""
+"""mm_projector.bin carries LLaVA's key names and the 7B shapes; safetensors round-trips; PAD's format
+reads back; an export folder appears only when complete."""
 
+import os
+
+import pytest
 import torch
 from transformers import CLIPVisionConfig, LlamaConfig
 
-from trainer.export import export_projector, llava_state_dict, load_projector, projector_metadata
+from pad_pipeline.core.errors import PadError
+from trainer.export import (
+    export_projector,
+    llava_state_dict,
+    load_projector,
+    projector_metadata,
+    read_pad_export,
+    staged_folder,
+    write_pad_info,
+)
 from trainer.models.projectors import build_projector
 
 # openai/clip-vit-large-patch14-336 vision tower and lmsys/vicuna-7b-v1.5, written out (no download).
@@ -37,3 +50,32 @@ def test_export_writes_both_files_and_safetensors_rebuilds(tmp_path):
     rebuilt = load_projector(paths["safetensors"])
     x = torch.randn(1, 4, 8)
     assert torch.equal(rebuilt(x), projector(x))
+
+
+def test_c_abstractor_gets_no_llava_file_and_pad_format_reads_back(tmp_path):
+    torch.manual_seed(1)
+    projector = build_projector("c_abstractor", 8, 16, num_tokens=4, depth=1, input_tokens=16)
+    meta = projector_metadata("c_abstractor", 8, 16, 4, 1, None, 16)
+    paths = export_projector(projector.state_dict(), str(tmp_path), meta, dtype="float32")
+    assert sorted(paths) == ["safetensors"] and not (tmp_path / "mm_projector.bin").exists()
+    with pytest.raises(PadError, match="pad_export.json"):
+        read_pad_export(str(tmp_path))
+    write_pad_info(str(tmp_path), {"stage": 1, "projector": meta})
+    back = read_pad_export(str(tmp_path))
+    x = torch.randn(2, 16, 8)
+    assert back.stage == 1 and back.llm_dir is None and torch.equal(back.projector(x), projector.eval()(x))
+    write_pad_info(str(tmp_path), {"stage": 2, "projector": meta})
+    with pytest.raises(PadError, match="llm/config.json"):
+        read_pad_export(str(tmp_path))
+
+
+def test_staged_folder_replaces_only_on_success(tmp_path):
+    out = tmp_path / "export-hf"
+    with staged_folder(str(out)) as tmp:
+        open(os.path.join(tmp, "a"), "w").write("1")
+    assert os.listdir(out) == ["a"]
+    with pytest.raises(RuntimeError):
+        with staged_folder(str(out)) as tmp:
+            open(os.path.join(tmp, "b"), "w").write("2")
+            raise RuntimeError("export failed half way")
+    assert os.listdir(out) == ["a"]  # the old export stays; the half-written one is only a .partial

@@ -109,3 +109,23 @@ def test_progress_bar_counts_samples(tmp_path):
     log.log(3, _metrics(3))
     assert log.bar.n == 24
     log.close()
+
+
+def test_a_line_torn_by_a_crash_is_dropped_on_resume(tmp_path, capsys):
+    path = tmp_path / "metrics.jsonl"
+    _write_lines(path, [1, 2, 3])
+    with open(path, "a") as f:
+        f.write('{"step": 4, "caption_lo')  # the process died mid-write
+    log = RunLog(str(tmp_path), 6, start_step=3, samples_per_step=4, tensorboard=False, progress=False)
+    log.log(4, _metrics(4))
+    log.close()
+    assert [line["step"] for line in _lines(path)] == [1, 2, 3, 4]
+    assert "dropped 1 unreadable line" in capsys.readouterr().err
+
+
+def test_tokens_per_second_when_a_step_counts_tokens(tmp_path, clock):
+    log = RunLog(str(tmp_path), 2, 0, 8, tensorboard=False, progress=True, desc="sft", postfix=("loss",))
+    row = log.log(1, {"loss": 1.25, "tokens": 1000})
+    assert row["tokens_per_s"] == pytest.approx(500.0) and row["samples_per_s"] == pytest.approx(4.0)
+    assert log.bar.desc == "sft" and log.bar.postfix == "loss=1.250"
+    log.close()

@@ -21,8 +21,9 @@ from pad_pipeline.annotate.models.ram.swin import SwinConfig, SwinEncoder, swin_
 from pad_pipeline.annotate.models.ram.tagging_head import TaggingHead, TaggingHeadConfig
 
 RAM_PLUS_DESCRIPTIONS = 51
-# RAM++'s initial description temperature (CLIP's 1/0.07); the checkpoint stores the trained value.
-_INITIAL_REWEIGHT_SCALE = math.log(1 / 0.07)
+# RAM++'s initial description temperature (CLIP's 1/0.07); a checkpoint stores the trained value, and
+# where a released file lacks it the official loader (strict=False) leaves this one (checkpoint.py).
+INITIAL_REWEIGHT_SCALE = math.log(1 / 0.07)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class RamModel(nn.Module):
         rows = cfg.num_classes * max(1, cfg.descriptions_per_class)
         self.label_embed = nn.Parameter(torch.zeros(rows, cfg.embed_dim))
         if cfg.is_plus:
-            self.reweight_scale = nn.Parameter(torch.tensor(_INITIAL_REWEIGHT_SCALE))
+            self.reweight_scale = nn.Parameter(torch.tensor(INITIAL_REWEIGHT_SCALE))
         # The official models have no label projection when the head is already 512 wide.
         needs_proj = cfg.head.hidden_size != cfg.embed_dim
         self.label_proj = nn.Linear(cfg.embed_dim, cfg.head.hidden_size) if needs_proj else nn.Identity()
@@ -99,4 +100,7 @@ class RamModel(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         image = self.image_proj(self.image_encoder(pixels))  # (B, 1 + L, E); token 0 is the pooled one
         tags = self.tagging_head(self.label_queries(image[:, 0]), image)
-        return self.classifier(tags).squeeze(-1)
+        # One image at a time: (tags x hidden) @ (hidden x 1) is a matrix-vector product, and its CPU
+        # kernel sums the last rows of a call in another order, so over a whole batch an image's logits
+        # would depend on its position in it. Per image, every image gets the same bits anywhere.
+        return torch.stack([self.classifier(t).squeeze(-1) for t in tags])

@@ -90,6 +90,8 @@ def shifted_window_mask(resolution: int, window: int, shift: int) -> torch.Tenso
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window, plus a learned relative position bias."""
 
+    relative_position_index: torch.Tensor  # a buffer (see __init__)
+
     def __init__(self, dim: int, window: int, num_heads: int):
         super().__init__()
         self.window, self.num_heads = window, num_heads

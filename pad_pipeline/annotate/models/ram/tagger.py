@@ -20,6 +20,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from pad_pipeline.annotate.config import ModelsConfig, TaggerConfig
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import TagResult, images_to_device
+from pad_pipeline.annotate.models.compiling import compile_encoder
 from pad_pipeline.annotate.models.hf_loading import autocast
 from pad_pipeline.annotate.models.ram.checkpoint import load_official_state_dict, read_official_checkpoint
 from pad_pipeline.annotate.models.ram.model import RamModel, ram_plus_swin_large_config, ram_swin_large_config
@@ -43,10 +44,12 @@ class RamTagger:
     """Scores every tag of the vocabulary per image; see the module docstring."""
 
     def __init__(self, model: RamModel, vocab: Vocabulary, cfg: TaggerConfig, device: torch.device,
-                 dtype: str, provenance: dict[str, Any]):
+                 dtype: str, provenance: dict[str, Any], compiled: bool = False):
         if model.cfg.num_classes != len(vocab):
             raise ValueError(f"model has {model.cfg.num_classes} classes, vocabulary {len(vocab)} tags")
         self.model = model.to(device).eval()
+        if compiled:  # models.compile: the Swin image encoder
+            compile_encoder(self.model.image_encoder)
         self.vocab, self.cfg, self.device, self.dtype = vocab, cfg, device, dtype
         self.image_size = model.cfg.swin.image_size
         self._provenance = provenance
@@ -63,9 +66,11 @@ class RamTagger:
         chunks = []
         step = self.cfg.batch_size
         for start in range(0, len(images), step):
-            pixels = self.pixel_values(images_to_device(images[start:start + step], self.device))
+            batch = images[start:start + step]
+            # Always `step` rows, so an image's logits do not depend on its batch (preprocess.fill_batch).
+            pixels = pp.fill_batch(self.pixel_values(images_to_device(batch, self.device)), step)
             with autocast(self.device, self.dtype):
-                chunks.append(self.model(pixels).float())
+                chunks.append(self.model(pixels).float()[:len(batch)])
         return torch.cat(chunks) if chunks else torch.zeros(0, len(self.vocab), device=self.device)
 
     def tag(self, images: Sequence[np.ndarray]) -> list[TagResult]:
@@ -92,7 +97,7 @@ def _build(cfg: TaggerConfig, models: ModelsConfig, device: torch.device, plus: 
     tags = _tags(cfg)
     vocab = build_vocabulary(tags, cfg, DEFAULT_THRESHOLD)
     sha256: str | None = None
-    loaded: dict[str, int] = {}  # the strict load's counts; none for tiny-random
+    loaded: dict[str, int | list[str]] = {}  # the strict load's report; none for tiny-random
     if cfg.checkpoint == TINY_RANDOM:
         model = tiny_ram(len(tags), cfg.image_size, plus, models.seed)
     else:
@@ -107,7 +112,7 @@ def _build(cfg: TaggerConfig, models: ModelsConfig, device: torch.device, plus: 
         del state
     provenance = {"name": name, "checkpoint": cfg.checkpoint, "revision": cfg.revision, "sha256": sha256,
                   "tag_list": cfg.tag_list, "tag_thresholds": cfg.tag_thresholds, **loaded}
-    return RamTagger(model, vocab, cfg, device, models.dtype, provenance)
+    return RamTagger(model, vocab, cfg, device, models.dtype, provenance, compiled=models.compile)
 
 
 def build_ram_tagger(cfg: TaggerConfig, models: ModelsConfig, device: torch.device) -> RamTagger:

@@ -44,15 +44,15 @@ def test_manifest_and_overrides_win_over_the_preset(tmp_path):
 
 def test_an_unknown_preset_lists_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError, match=r"m\.yaml: field 'models\.preset': unknown preset 'papr'; "
-                                          r"valid: paper, tiny-random$"):
+                                          r"valid: fast, paper, tiny-random$"):
         load_annotate_config(_manifest(tmp_path, models={"preset": "papr"}))
 
 
 @pytest.mark.parametrize("override, field, valid", [
     ("source.kind=image_folder", "source.kind", "llava_json, image_dir, webdataset"),
     ("models.tagger.kind=ram_pluss", "models.tagger.kind", "clip, ram, ram_plus"),
-    ("models.detector.kind=grounding_dinoo", "models.detector.kind", "grounding_dino"),
-    ("models.segmenter.kind=sam3", "models.segmenter.kind", "sam"),
+    ("models.detector.kind=grounding_dinoo", "models.detector.kind", "grounding_dino, mm_grounding_dino"),
+    ("models.segmenter.kind=sam3", "models.segmenter.kind", "sam, sam2"),
 ])
 def test_every_kind_is_checked_against_its_registry_when_the_manifest_loads(tmp_path, override, field, valid):
     typo = override.split("=")[1]
@@ -85,7 +85,18 @@ def test_a_kind_typo_exits_2_in_one_line_fast_before_plan_or_ray(tmp_path):
     seconds = time.monotonic() - t0
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines() == ["pad: error: " + path + ": field 'models.detector.kind': "
-                                       "'grounding_dinoo' is not a known detector; valid: grounding_dino"]
+                                       "'grounding_dinoo' is not a known detector; valid: grounding_dino, "
+                                       "mm_grounding_dino"]
     assert run.stdout.strip() == "[]"  # neither torch nor Ray was needed to refuse it
     assert seconds < 2.0, f"took {seconds:.2f}s"
     assert not (tmp_path / "out").exists()  # no plan.json, not even the folder
+
+
+def test_the_fast_preset_uses_the_faster_model_kinds_and_keeps_the_paper_thresholds(tmp_path):
+    fast = load_annotate_config(_manifest(tmp_path, models={"preset": "fast"}))
+    paper = load_annotate_config(_manifest(tmp_path, models={"preset": "paper"}))
+    assert (fast.models.detector.kind, fast.models.segmenter.kind) == ("mm_grounding_dino", "sam2")
+    assert fast.models.segmenter.checkpoint.startswith("facebook/sam2.1-hiera-")
+    assert fast.models.tagger == paper.models.tagger and fast.models.nms == paper.models.nms
+    assert (fast.models.detector.box_threshold, fast.models.detector.text_threshold) == (0.25, 0.2)
+    assert not fast.models.compile and not paper.models.compile

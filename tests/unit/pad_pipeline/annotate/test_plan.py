@@ -2,13 +2,13 @@ import json
 
 import pytest
 
+from pad_pipeline.annotate.config import AnnotateConfig
+from pad_pipeline.annotate.plan import make_or_resume_plan
 from pad_pipeline.core.config import dump_resolved
+from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import load_plan, read_shard_inputs
 from pad_pipeline.dataset.writer import write_shard
-from pad_pipeline.annotate.config import AnnotateConfig
-from pad_pipeline.annotate.plan import make_or_resume_plan
-from pad_pipeline.core.errors import PadError
 
 
 def _cfg(folder, shard_size=3, **models):

@@ -5,12 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from helpers import REPO
 from PIL import Image
 
 from pad_pipeline.annotate.config import AnnotateConfig
-import pytest
-
 from pad_pipeline.annotate.shard_task import FailureLog, LazyDecoder, ShardReadError, process_shard
 from pad_pipeline.dataset.reader import committed_records
 from pad_pipeline.dataset.records import Plan, PlannedInput
@@ -56,7 +55,8 @@ def test_lazy_decoder_decodes_an_image_listed_twice_both_times():
 def test_shard_worker_modules_import_no_torch():
     # A shard worker unpickles annotator handles, which imports ray_actors: none of it may pull in
     # torch or transformers (seconds of CPU per worker start, taken from the annotators' cores).
-    code = ("import sys, pad_pipeline.ray.shard_actor, pad_pipeline.ray.annotator_actor, pad_pipeline.annotate.shard_task; "
+    code = ("import sys, pad_pipeline.ray.shard_actor, pad_pipeline.ray.annotator_actor, "
+            "pad_pipeline.annotate.shard_task; "
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -48,8 +48,8 @@ def test_a_malformed_entry_is_refused_when_the_registry_is_made():
 
 @pytest.mark.parametrize("registry, names", [
     (TAGGERS, ("clip", "ram", "ram_plus")),
-    (DETECTORS, ("grounding_dino",)),
-    (SEGMENTERS, ("sam",)),
+    (DETECTORS, ("grounding_dino", "mm_grounding_dino")),
+    (SEGMENTERS, ("sam", "sam2")),
     (SOURCES, ("llava_json", "image_dir", "webdataset")),
     (PROJECTORS, ("linear", "mlp2x_gelu", "c_abstractor")),
     (THRESHOLD_RULES, ("mean_std", "relative", "absolute")),

@@ -58,7 +58,8 @@ def test_shard_record_round_trip_and_checks():
 
 def test_plan_and_planned_input():
     plan = Plan("out", "fp", "hash", 4, 13, 4)
-    assert Plan.from_json(json.loads(plan.encode()), "elsewhere", "plan.json") == Plan("elsewhere", "fp", "hash", 4, 13, 4)
+    expected = Plan("elsewhere", "fp", "hash", 4, 13, 4)
+    assert Plan.from_json(json.loads(plan.encode()), "elsewhere", "plan.json") == expected
     inp = PlannedInput("a/b.jpg", "cap", "/x/a/b.jpg", "a_b_jpg")
     assert PlannedInput.from_json(inp.to_json(), "l") == inp
     with pytest.raises(RecordError, match="plan.json: field 'num_shards' is missing"):

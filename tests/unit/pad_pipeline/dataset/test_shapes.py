@@ -31,7 +31,7 @@ def test_scene_masks_are_exact_disjoint_and_named():
         assert 1 <= len(scene.tags) <= 3 and len(set(scene.tags)) == len(scene.tags)
         assert scene.masks.shape == (len(scene.tags), 112, 112)
         assert scene.masks.sum(0).max() <= 1  # disjoint
-        for tag, mask in zip(scene.tags, scene.masks):
+        for tag, mask in zip(scene.tags, scene.masks, strict=True):
             color, kind = tag.split()
             assert kind in ss.SHAPES and f"a {tag}" in scene.caption
             mean = scene.image[mask].astype(float).mean(0)
@@ -40,7 +40,7 @@ def test_scene_masks_are_exact_disjoint_and_named():
         assert "." not in sample.key
         record = sample.record
         assert record.size == [112, 112] and [lb.tag for lb in record.labels] == scene.tags
-        for label, mask in zip(record.labels, scene.masks):
+        for label, mask in zip(record.labels, scene.masks, strict=True):
             decoded = mask_utils.decode({"size": [112, 112], "counts": label.rle_mask.encode()})
             assert np.array_equal(decoded.astype(bool), mask) and label.area == mask.sum()
             x0, y0, x1, y1 = label.bbox

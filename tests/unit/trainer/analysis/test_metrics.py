@@ -78,7 +78,7 @@ def test_matching_pursuit_recovers_sparse_combination_of_orthogonal_atoms():
     W = q[:40] * torch.linspace(0.5, 4.0, 40, dtype=torch.float64)[:, None]  # orthogonal rows, scaled
     atoms = [31, 4, 17, 9]
     coeffs = [5.0, 3.0, 2.0, 1.0]
-    v = sum(c * q[a] for a, c in zip(atoms, coeffs))
+    v = sum(c * q[a] for a, c in zip(atoms, coeffs, strict=True))
     ids, cs = metrics.matching_pursuit(v, W, 4)
     assert ids.tolist() == atoms  # largest coefficient first
     np.testing.assert_allclose(cs.numpy(), coeffs, rtol=1e-9)
@@ -126,8 +126,8 @@ def test_alignment_and_cosine_match_reference(kind, value):
     gt[1, 2] = False  # a label without tokens is skipped
     valid = np.ones((B, L), dtype=bool)
     valid[2, 3] = False  # padding
-    want_iou, want_cos = ref_align_and_cos(tokens, [t[v] for t, v in zip(text, valid)],
-                                           [g[v] for g, v in zip(gt, valid)], kind, value)
+    want_iou, want_cos = ref_align_and_cos(tokens, [t[v] for t, v in zip(text, valid, strict=True)],
+                                           [g[v] for g, v in zip(gt, valid, strict=True)], kind, value)
     rule = metrics.ThresholdRule(kind, value)
     args = (torch.from_numpy(tokens), torch.from_numpy(text), torch.from_numpy(gt), torch.from_numpy(valid))
     ious = metrics.patch_alignment_ious(*args, rule=rule)

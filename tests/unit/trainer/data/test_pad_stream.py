@@ -6,8 +6,8 @@ import pytest
 from torch.utils.data import DataLoader
 
 from pad_pipeline.core.errors import PadError
-from trainer.data.pad_stream import PadStream, iter_rank_samples, list_shards
 from pad_pipeline.dataset.synthetic import random_field_build
+from trainer.data.pad_stream import PadStream, iter_rank_samples, list_shards
 
 
 @pytest.fixture(scope="module")

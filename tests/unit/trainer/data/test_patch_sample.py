@@ -5,10 +5,10 @@ import torch
 
 from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.dataset.reader import iter_committed_samples
-from trainer.data.collate import IGNORE_INDEX, PatchCollator
+from pad_pipeline.dataset.synthetic import random_field_build
+from trainer.data.collate import IGNORE_INDEX, IMAGE_TOKEN_INDEX, PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.patch_sample import PatchSampleBuilder
-from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.models.tiny import tiny_image_processor, tiny_tokenizer
 
 
@@ -22,8 +22,10 @@ def test_builder_and_collator(tmp_path):
 
     first, rec = built[0], samples[0].record
     assert first.pixels.shape == (3, 112, 112) and first.pixels.dtype == torch.uint8
-    assert first.input_ids[0] == tok.bos_token_id
-    assert tok.decode(first.input_ids[1:]) == rec.caption + "\n"
+    # The plain template: [BOS, <image>] + caption + "\n", loss on the caption only.
+    assert first.input_ids[:2] == [tok.bos_token_id, IMAGE_TOKEN_INDEX]
+    assert tok.decode(first.input_ids[2:]) == rec.caption + "\n"
+    assert first.labels == [IGNORE_INDEX, IGNORE_INDEX] + first.input_ids[2:]
     # The rectangle label covers a quarter of the image: a sizeable, contiguous token set.
     w, h = rec.size
     rect = decode_mask(rec.labels[0].rle_mask, h, w)
@@ -35,10 +37,10 @@ def test_builder_and_collator(tmp_path):
     batch = PatchCollator(tok.pad_token_id)(built)
     n = max(len(b.input_ids) for b in built)
     assert batch["input_ids"].shape == (5, n) and batch["region_masks"].shape == (5, 2, 64)
-    assert (batch["labels"][:, 0] == IGNORE_INDEX).all()
+    assert (batch["labels"][:, :2] == IGNORE_INDEX).all() and (batch["input_ids"][:, 1] == IMAGE_TOKEN_INDEX).all()
     short = int(np.argmin([len(b.input_ids) for b in built]))
     k = len(built[short].input_ids)
     assert (batch["labels"][short, k:] == IGNORE_INDEX).all() and batch["attention_mask"][short, k:].sum() == 0
-    assert batch["labels"][0, 1:len(first.input_ids)].tolist() == first.input_ids[1:]
+    assert batch["labels"][0, 2:len(first.input_ids)].tolist() == first.input_ids[2:]
     assert int(batch["regions"]) == 10 and int(batch["skipped_regions"]) == 1
     assert batch["tag_mask"][0, 0].sum() == len(first.tag_ids[0])

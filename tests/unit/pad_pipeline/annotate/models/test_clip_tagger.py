@@ -64,15 +64,16 @@ def test_probabilities_are_a_softmax_over_the_vocabulary(tagger):
     torch.testing.assert_close(tagger.text_embeds.norm(dim=1), torch.ones(len(tagger.vocab)))
 
 
-def test_batch_of_three_equals_three_singles(tagger):
-    ims = images((40, 60), (77, 31), (32, 32))
-    batched = tagger.probabilities(ims)
+def test_an_image_scores_the_same_bits_whatever_its_batch(tagger):
+    ims = images((40, 60), (77, 31), (32, 32), (50, 50))
+    batched = tagger.probabilities(ims)  # batch_size 3: a full batch, then one image and two zero rows
     singles = torch.cat([tagger.probabilities([im]) for im in ims])
-    torch.testing.assert_close(batched, singles, atol=1e-5, rtol=1e-4)
+    shifted = torch.cat([tagger.probabilities(ims[:1]), tagger.probabilities(ims[1:])])
+    assert torch.equal(batched, singles) and torch.equal(batched, shifted)
 
 
 def test_tiny_random_is_deterministic_per_seed(tagger):
-    cfg = TaggerConfig(threshold=0.0, max_tags=5)
+    cfg = TaggerConfig(threshold=0.0, max_tags=5, batch_size=3)  # the fixture's batch size: same bits
     same = build_clip_tagger(cfg, ModelsConfig(seed=0), CPU)
     other = build_clip_tagger(cfg, ModelsConfig(seed=1), CPU)
     ims = images((40, 60))

@@ -13,9 +13,11 @@ class CountingEncoder(nn.Module):
     def __init__(self):
         super().__init__()
         self.rows = []
+        self.calls = []  # rows per call
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, return_dict=None):
         self.rows.extend(input_ids.tolist())
+        self.calls.append(len(input_ids))
         positions = torch.arange(input_ids.shape[1]).expand_as(input_ids)
         hidden = torch.stack([input_ids.float() * 10 + positions, token_type_ids.float()], dim=-1)
         return BaseModelOutput(last_hidden_state=hidden)
@@ -31,6 +33,7 @@ def test_duplicate_rows_are_encoded_once_and_placed_back_in_order():
     ids = _ids([1, 2, 0], [3, 4, 5], [1, 2, 0])
     out = cache(ids, None, torch.zeros_like(ids), None, return_dict=False)
     assert enc.rows == [[1, 2, 0], [3, 4, 5]]
+    assert enc.calls == [1, 1]  # each new row alone: its encoding does not depend on the rows beside it
     torch.testing.assert_close(out[0], enc(ids, token_type_ids=torch.zeros_like(ids)).last_hidden_state)
     cache(ids, None, torch.zeros_like(ids), None)
     assert len(enc.rows) == 2 + 3 + 2  # capacity 0 remembers nothing (+3: the reference call above)

@@ -1,0 +1,47 @@
+"""bench/gpu.py --smoke on the CPU: every section runs at tiny sizes and prints its row, and nothing the GPU
+image lacks (Ray, DeepSpeed, webdataset) is imported on the way."""
+
+import json
+import subprocess
+import sys
+
+from helpers import REPO, subprocess_env
+
+SECTIONS = ["peak", "paper: build", "paper: PAD", "paper: FLOPs", "paper: peer", "fast: build", "fast: PAD",
+            "fast: FLOPs", "fast: peer", "train: stage 1", "train: stage 2", "paper: compile", "fast: compile"]
+WRAPPER = """import json, runpy, sys
+sys.argv = ["bench/gpu.py", "--smoke", "--out", sys.argv[1]]
+try:
+    runpy.run_path("bench/gpu.py", run_name="__main__")
+finally:
+    absent = ("ray", "deepspeed", "webdataset")
+    print("LOADED=" + json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in absent)))
+"""
+
+
+def test_every_section_runs_at_tiny_sizes_and_prints_its_row(tmp_path):
+    out = tmp_path / "gpu.json"
+    run = subprocess.run([sys.executable, "-c", WRAPPER, str(out)], cwd=REPO, env=subprocess_env(),
+                         capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "LOADED=[]" in run.stdout  # the bench's import path is the GPU image's
+    for name in SECTIONS:
+        assert f"[gpu.py] {name}: " in run.stdout, name
+    data = json.loads(out.read_text())
+    assert data["absent_modules_imported"] == [] and set(data["section_seconds"]) == set(SECTIONS)
+    rows = {(r["section"], r["run"], r["batch"]): r for r in data["rows"]}
+    assert data["markdown"] in run.stdout and not any(r["run"] in ("failed", "skipped") for r in data["rows"])
+    assert rows[("peak", "bf16 matmul 256^3", None)]["rate"] > 0
+    for chain, batches in (("paper", (1, 2)), ("fast", (1,))):
+        for b in batches:
+            pad = rows[(chain, "PAD", b)]
+            assert pad["rate"] > 0 and set(pad["stage_ms"]) == {"tag", "detect", "nms", "segment", "encode"}
+            assert pad["tflops"] > 0 and "10.0 boxes/img" in pad["note"]
+        peer = rows[(chain, "peer (Grounded-SAM loop, fp32)", 1)]
+        assert peer["rate"] > 0 and "PAD / peer = " in peer["note"] and "10.0 boxes/img" in peer["note"]
+        compiled = rows[(chain, "PAD compiled", 1)]
+        assert compiled["rate"] > 0 and "records equal to uncompiled: 2/2" in compiled["note"]
+    stage1 = rows[("train", "stage 1 step (projector; caption + patch loss)", 2)]
+    assert stage1["rate"] > 0 and stage1["tflops"] > 0
+    stage2 = [r for r in data["rows"] if r["section"] == "train" and r["run"].startswith("stage 2")]
+    assert len(stage2) == 1 and (stage2[0]["run"] == "stage 2: not available in this checkout" or stage2[0]["rate"] > 0)
