@@ -3,11 +3,12 @@ and the seconds `pad sft --check` takes per 100K conversations.
 
 Writes a synthetic llava_v1_5_mix665k-like set (2/3 with an image, 1/3 text-only, 1-5 rounds of varied length,
 images of mixed aspect), a random-weight Llama of `--hidden`/`--layers` (default ~100M parameters) saved as a
-local checkpoint with the tiny BPE tokenizer, then runs the real `pad sft` (DeepSpeed ZeRO-3 on CPU, the tiny
-CLIP tower: 64 image tokens instead of 576) twice and reports, from metrics.jsonl (first step dropped as
-warm-up): seconds per optimizer step, tokens/s (text + image tokens, no padding) and the padding share of the
-positions the LLM ran. `--check-entries N` times `pad sft --check` over N generated entries instead.
-Usage: python bench/sft.py [--steps 4] [--micro 2] [--global-batch 8] | python bench/sft.py --check-entries 100000
+local checkpoint with the tiny BPE tokenizer and the tiny CLIP tower at 336 px (576 image tokens, as LLaVA-1.5,
+so text-only samples are much shorter than image ones), then runs the real `pad sft` (DeepSpeed ZeRO-3 on CPU)
+twice and reports, from metrics.jsonl (first step dropped as warm-up): seconds per optimizer step, tokens/s
+(text + image tokens, no padding) and the padding share of the positions the LLM ran. `--check-entries N`
+times `pad sft --check` over N generated entries instead.
+Usage: python bench/sft.py [--steps 4] [--micro 4] [--global-batch 8] | python bench/sft.py --check-entries 100000
 """
 
 from __future__ import annotations
@@ -73,8 +74,20 @@ def write_llama(folder: str, hidden: int, layers: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def write_vision(folder: str) -> None:
+    """The tiny CLIP tower at ViT-L/14-336's geometry (336 px, 14 px patches): 576 image tokens, as LLaVA-1.5."""
+    from transformers import CLIPImageProcessor, CLIPVisionModel
+
+    from trainer.models.tiny import tiny_vision_config
+
+    config = tiny_vision_config()
+    config.image_size = 336
+    CLIPVisionModel(config).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}).save_pretrained(folder)
+
+
 def manifest(root: str, llm: str, group: bool, args: argparse.Namespace) -> str:
-    cfg = {"model": {"vision": {"checkpoint": "tiny-random"}, "projector": {"kind": "mlp2x_gelu"},
+    cfg = {"model": {"vision": {"checkpoint": os.path.join(root, "clip")}, "projector": {"kind": "mlp2x_gelu"},
                      "llm": {"checkpoint": llm, "max_length": 2048, "gradient_checkpointing": True}},
            "data": {"path": os.path.join(root, "conversations.json"), "image_folder": os.path.join(root, "images"),
                     "group_by_modality_length": group, "num_workers": 1},
@@ -104,8 +117,9 @@ def bench_steps(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as root:
         write_conversations(os.path.join(root, "conversations.json"), os.path.join(root, "images"), args.entries)
         params = write_llama(os.path.join(root, "llama"), args.hidden, args.layers)
+        write_vision(os.path.join(root, "clip"))
         print(f"stage 2 on CPU: Llama {params / 1e6:.0f}M params ({args.layers} layers x {args.hidden}), tiny CLIP "
-              f"(64 image tokens), ZeRO-3, micro-batch {args.micro}, global batch {args.global_batch}, "
+              f"at 336 px (576 image tokens), ZeRO-3, micro-batch {args.micro}, global batch {args.global_batch}, "
               f"{torch.get_num_threads()} threads")
         for group in (False, True):
             path = manifest(root, os.path.join(root, "llama"), group, args)
@@ -135,7 +149,7 @@ def bench_check(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=4, help="optimizer steps per configuration (the first is warm-up)")
-    ap.add_argument("--micro", type=int, default=2)
+    ap.add_argument("--micro", type=int, default=4)
     ap.add_argument("--global-batch", type=int, default=8)
     ap.add_argument("--entries", type=int, default=400, help="generated conversations for the step benchmark")
     ap.add_argument("--hidden", type=int, default=768)

@@ -30,7 +30,7 @@ def stage_name(cfg: Any) -> str:
 
 def make_stage(name: str, cfg: Any) -> Stage:
     """The stage `name` around `cfg` (a config object or its JSON dict)."""
-    cls = STAGES.get(name)
+    cls: Any = STAGES.get(name)  # a Stage class (the registry types its entries as plain callables)
     return cls.from_config(cfg) if isinstance(cfg, dict) else cls(cfg)
 
 

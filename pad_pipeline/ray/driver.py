@@ -151,14 +151,14 @@ def _prepare(cfg: AnnotateConfig, out: str, shards: str | None, redo: str | None
 
 
 def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None = None,
-                 address: str | None = None, stream: TextIO = sys.stderr, redo: str | None = None
+                 address: str | None = None, stream: TextIO | None = None, redo: str | None = None
                  ) -> AnnotateSummary:
     """Plan (or resume) the build at `out` and annotate its selected shards that are not committed.
 
     `shards` restricts the run to a selection (`0,3-5`); `redo` names committed shards to build again
     (e.g. ones `pad verify` found damaged): their records are removed first, so they are redone.
     """
-    started = time.time()
+    started, stream = time.time(), stream or sys.stderr  # resolved per call (a redirected stderr is used)
     out = out or cfg.output.path
     plan, todo, selected = _prepare(cfg, out, shards, redo, stream)
     summary = AnnotateSummary(out=out, planned=selected, skipped=selected - len(todo), started=started)

@@ -14,7 +14,7 @@ LLM runs: rows x longest row), and lists the bad samples under `bad` (not a tens
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 
@@ -90,9 +90,9 @@ class SftCollator:
         images = [s.pixels for s in samples if s.pixels is not None]
         blank = torch.zeros(1, 3, self.image_size, self.image_size, dtype=torch.uint8)
         batch["pixel_values"] = torch.stack(images) if images else blank
-        ids, labels = batch["input_ids"], batch["labels"]
+        ids, labels, attention = (cast(torch.Tensor, batch[k]) for k in ("input_ids", "labels", "attention_mask"))
         extra = (ids == IMAGE_TOKEN_INDEX).sum(1) * (self.image_tokens - 1)  # an image is image_tokens positions
-        lengths = batch["attention_mask"].sum(1) + extra
+        lengths = attention.sum(1) + extra
         batch.update(samples=torch.tensor(len(samples)), skipped_samples=torch.tensor(len(bad)),
                      target_tokens=(labels != IGNORE_INDEX).sum(), tokens=lengths.sum(),
                      positions=lengths.max() * len(lengths), bad=bad)

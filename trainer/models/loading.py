@@ -9,6 +9,7 @@ weights (`pad sft --check`). The tiny preset goes through the same assembly, so 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from transformers import (
@@ -17,6 +18,7 @@ from transformers import (
     CLIPImageProcessor,
     CLIPVisionConfig,
     CLIPVisionModel,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
@@ -48,6 +50,18 @@ class LoadedVLM:
         return self.num_tokens + (1 if keeps_cls else 0)
 
 
+def _revision(revision: str | None) -> dict[str, Any]:
+    """`revision=` for `from_pretrained` only when one is pinned (the stubs type it as a plain str)."""
+    return {"revision": revision} if revision else {}
+
+
+def _grid(vcfg: CLIPVisionConfig) -> int:
+    """Patch grid side of a CLIP vision config (24 for ViT-L/14-336)."""
+    image_size, patch_size = vcfg.image_size, vcfg.patch_size
+    assert isinstance(image_size, int) and isinstance(patch_size, int), "CLIP sizes are ints"
+    return image_size // patch_size
+
+
 def _hub_error(what: str, checkpoint: str, e: Exception) -> PadError:
     return PadError(f"field 'model.{what}.checkpoint': cannot load {checkpoint!r} ({type(e).__name__}: "
                     f"{str(e).splitlines()[0] if str(e) else ''})")
@@ -55,10 +69,10 @@ def _hub_error(what: str, checkpoint: str, e: Exception) -> PadError:
 
 def load_vision(cfg: VisionConfig, dtype: torch.dtype = torch.float32) -> tuple[CLIPVisionModel, CLIPImageProcessor]:
     if cfg.checkpoint == TINY_RANDOM:
-        return tiny.tiny_vision_model().to(dtype), tiny.tiny_image_processor()
+        return tiny.tiny_vision_model().to(dtype), tiny.tiny_image_processor()  # type: ignore[arg-type]
     try:
-        model = CLIPVisionModel.from_pretrained(cfg.checkpoint, revision=cfg.revision, dtype=dtype)
-        processor = CLIPImageProcessor.from_pretrained(cfg.checkpoint, revision=cfg.revision)
+        model = CLIPVisionModel.from_pretrained(cfg.checkpoint, **_revision(cfg.revision), dtype=dtype)
+        processor = CLIPImageProcessor.from_pretrained(cfg.checkpoint, **_revision(cfg.revision))
     except (OSError, ValueError) as e:
         raise _hub_error("vision", cfg.checkpoint, e) from None
     return model.eval(), processor
@@ -69,7 +83,7 @@ def load_tokenizer(cfg: LlmConfig) -> PreTrainedTokenizerBase:
     if cfg.checkpoint == TINY_RANDOM:
         return tiny.tiny_tokenizer()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.checkpoint, revision=cfg.revision)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.checkpoint, **_revision(cfg.revision))
     except (OSError, ValueError) as e:
         raise _hub_error("llm", cfg.checkpoint, e) from None
     if tokenizer.pad_token_id is None:  # Vicuna/Llama: LLaVA pads with unk
@@ -83,24 +97,24 @@ def image_token_count(cfg: ModelConfig) -> int:
         vcfg = tiny.tiny_vision_config()
     else:
         try:
-            vcfg = CLIPVisionConfig.from_pretrained(cfg.vision.checkpoint, revision=cfg.vision.revision)
+            vcfg = CLIPVisionConfig.from_pretrained(cfg.vision.checkpoint, **_revision(cfg.vision.revision))
         except (OSError, ValueError) as e:
             raise _hub_error("vision", cfg.vision.checkpoint, e) from None
-    grid = vcfg.image_size // vcfg.patch_size
+    grid = _grid(vcfg)
     if cfg.projector.kind == "c_abstractor":
         return cfg.projector.num_tokens
     return grid * grid + (0 if cfg.vision.drop_cls else 1)
 
 
-def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if cfg.checkpoint == TINY_RANDOM:
         tokenizer = tiny.tiny_tokenizer()
-        return tiny.tiny_llm(len(tokenizer)).to(dtype), tokenizer
+        return tiny.tiny_llm(len(tokenizer)).to(dtype), tokenizer  # type: ignore[arg-type]
     try:
-        model = AutoModelForCausalLM.from_pretrained(cfg.checkpoint, revision=cfg.revision, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(cfg.checkpoint, **_revision(cfg.revision), dtype=dtype)
     except (OSError, ValueError) as e:
         raise _hub_error("llm", cfg.checkpoint, e) from None
-    return model, load_tokenizer(cfg)
+    return cast(PreTrainedModel, model), load_tokenizer(cfg)
 
 
 def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0,
@@ -115,7 +129,7 @@ def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 
         else:
             llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     vcfg = vision.config
-    grid = vcfg.image_size // vcfg.patch_size
+    grid = _grid(vcfg)
     set_seed(seed)
     p = cfg.projector
     projector = build_projector(p.kind, vcfg.hidden_size, llm.config.hidden_size, num_tokens=p.num_tokens,
@@ -123,4 +137,5 @@ def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 
                                 input_tokens=grid * grid + (0 if cfg.vision.drop_cls else 1)).to(dtype)
     model = PatchAlignedVLM(vision, projector, llm, cfg.vision.select_layer, cfg.vision.drop_cls,
                             tuple(processor.image_mean), tuple(processor.image_std), train_llm=train_llm)
-    return LoadedVLM(model, processor, tokenizer, grid, projector.output_grid(grid))
+    output_grid = cast(Any, projector).output_grid  # every projector has one (trainer.models.projectors)
+    return LoadedVLM(model, processor, tokenizer, grid, output_grid(grid))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from transformers import PreTrainedModel
 
 from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from trainer.data.collate import normalize_pixels
@@ -25,7 +26,13 @@ __all__ = ["IMAGE_TOKEN_INDEX", "PatchAlignedVLM"]
 
 
 class PatchAlignedVLM(nn.Module):
-    def __init__(self, vision: nn.Module, projector: nn.Module, llm: nn.Module, select_layer: int = -2,
+    # Declared for the type checker: nn.Module.__getattr__ types submodules as `Tensor | Module`.
+    vision: PreTrainedModel
+    llm: PreTrainedModel
+    image_mean: torch.Tensor
+    image_std: torch.Tensor
+
+    def __init__(self, vision: PreTrainedModel, projector: nn.Module, llm: PreTrainedModel, select_layer: int = -2,
                  drop_cls: bool = True, image_mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073),
                  image_std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711), train_llm: bool = False):
         super().__init__()
@@ -83,6 +90,7 @@ class PatchAlignedVLM(nn.Module):
             for k in range(len(cuts) - 1):
                 lo, hi = cuts[k] + 1, cuts[k + 1]
                 if k:
+                    assert tokens is not None  # checked above: a row has no more placeholders than images
                     m = tokens[image].to(text.dtype)
                     image += 1
                     pieces.append(m)
@@ -117,6 +125,7 @@ class PatchAlignedVLM(nn.Module):
                 labels: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy over the labelled positions (0, still connected, when none is)."""
         embeds, attention, targets = self.splice(tokens, input_ids, attention_mask, labels)
+        assert targets is not None  # splice returns labels when given labels
         valid = targets[:, 1:] != IGNORE_INDEX
         if not valid.any():
             return embeds.sum() * 0.0
@@ -136,6 +145,8 @@ class PatchAlignedVLM(nn.Module):
             loss = loss + tokens[used:].sum() * 0.0     # keep the projector in the graph on every rank
         out = {"caption_loss": loss}
         if with_patch_loss:
+            if tokens is None:
+                raise ValueError("the patch loss needs images: this batch has none")
             v = region_embeddings(tokens, batch["region_masks"])
             t = self.text_targets(batch["tag_ids"], batch["tag_mask"])
             out["patch_loss"] = patch_alignment_loss(v, t, batch["region_valid"])
