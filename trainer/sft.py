@@ -95,6 +95,10 @@ def run(manifest: str, overrides: list[str], resume: bool = False, check_only: b
         raise PadError(f"{cfg.train.output_dir}: no complete checkpoint to resume from (drop --resume)")
     if not resume and latest is not None:
         raise PadError(f"{cfg.train.output_dir}: holds checkpoints; pass --resume or set train.output_dir")
+    source = cfg.init.projector
+    if source and "://" not in source and not os.path.exists(source):
+        raise PadError(f"field 'init.projector': {source} does not exist (run `pad pretrain` first, or point it at "
+                       f"a run folder, projector.safetensors or mm_projector.bin)")
     os.makedirs(cfg.train.output_dir, exist_ok=True)
     good = prepare_index(cfg, latest if resume else None)
     _log(f"{good} conversations, template {cfg.data.template}; {resolve_mode(cfg)} launch, "

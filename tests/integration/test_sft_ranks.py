@@ -38,7 +38,8 @@ def _losses(out: str) -> list[float]:
 
 def _weights(out: str) -> dict[str, torch.Tensor]:
     final = os.path.join(out, "checkpoints", "step-00000003")
-    return {f"{n}.{k}": v for n in ("llm", "projector") for k, v in load_file(os.path.join(final, f"{n}.safetensors")).items()}
+    files = {n: load_file(os.path.join(final, f"{n}.safetensors")) for n in ("llm", "projector")}
+    return {f"{n}.{k}": v for n, state in files.items() for k, v in state.items()}
 
 
 def test_two_zero3_ranks_match_one_and_resume_their_partitions(tmp_path):
