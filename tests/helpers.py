@@ -118,3 +118,22 @@ def assert_each_input_once(out: Path, inputs: set[str]) -> None:
     assert len(ids) == len(set(ids)), "duplicate samples"
     assert not set(ids) & set(failures), "an image is both a sample and a failure"
     assert set(ids) | set(failures) == inputs
+
+
+# A small `pad analyze` manifest (tiny-random models, one training run) for the analysis tests.
+ANALYZE_BASE = {
+    "output_dir": "OUT",
+    "model": {"vision": {"checkpoint": "tiny-random"}, "llm": {"checkpoint": "tiny-random"},
+              "projector": {"kind": "mlp2x_gelu"}},
+    "data": {"path": "DATA"},
+    "projectors": {"random": {}, "trained": {"source": "train:pa"}},
+    "train": {"common": {"data": {"path": "TRAIN"}, "train": {"max_steps": 3, "global_batch_size": 4,
+                                                              "micro_batch_size": 4}},
+              "runs": {"pa": {"beta_max": 5, "set": {"train.lr": 0.01}}}},
+}
+
+
+def write_analyze_manifest(tmp_path, data):
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)

@@ -42,6 +42,14 @@ def load_text_image_model(model_cls: Any, image_processor_cls: Any, checkpoint: 
     return model, tokenizer, processor, resolved_revision(model, revision)
 
 
+def load_image_model(model_cls: Any, image_processor_cls: Any, checkpoint: str, revision: str | None,
+                     field: str) -> tuple[Any, Any, str | None]:
+    """Model and image processor of one checkpoint (no tokenizer), and the revision they resolved to."""
+    model = load_pretrained(model_cls, checkpoint, revision, field)
+    processor = load_pretrained(image_processor_cls, checkpoint, revision, field)
+    return model, processor, resolved_revision(model, revision)
+
+
 def resolved_revision(model: Any, revision: str | None) -> str | None:
     """The revision asked for, else the hub commit the files came from (None for local folders)."""
     return revision or getattr(model.config, "_commit_hash", None)

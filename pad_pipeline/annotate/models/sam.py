@@ -21,7 +21,7 @@ from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import MaskResult, images_to_device
 from pad_pipeline.annotate.models.compiling import compile_encoder
-from pad_pipeline.annotate.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
+from pad_pipeline.annotate.models.hf_loading import autocast, load_image_model, provenance
 from pad_pipeline.annotate.models.tiny import tiny_sam
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM
@@ -117,8 +117,6 @@ def build_sam(cfg: SegmenterConfig, models: ModelsConfig, device: torch.device) 
         model, processor = tiny_sam(models.seed)
         revision = None
     else:
-        field = "models.segmenter.checkpoint"
-        model = load_pretrained(SamModel, cfg.checkpoint, cfg.revision, field)
-        processor = load_pretrained(SamImageProcessor, cfg.checkpoint, cfg.revision, field)
-        revision = resolved_revision(model, cfg.revision)
+        model, processor, revision = load_image_model(SamModel, SamImageProcessor, cfg.checkpoint, cfg.revision,
+                                                       "models.segmenter.checkpoint")
     return SamSegmenter(model, processor, cfg, device, models.dtype, revision, compiled=models.compile)

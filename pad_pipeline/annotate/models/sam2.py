@@ -24,7 +24,7 @@ from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import MaskResult, images_to_device
 from pad_pipeline.annotate.models.compiling import compile_encoder
-from pad_pipeline.annotate.models.hf_loading import autocast, load_pretrained, provenance, resolved_revision
+from pad_pipeline.annotate.models.hf_loading import autocast, load_image_model, provenance
 from pad_pipeline.annotate.models.sam import boxes_to_resized_frame
 from pad_pipeline.annotate.models.tiny import tiny_sam2
 from pad_pipeline.core.errors import PadError
@@ -106,8 +106,6 @@ def build_sam2(cfg: SegmenterConfig, models: ModelsConfig, device: torch.device)
         model, processor = tiny_sam2(models.seed)
         revision = None
     else:
-        field = "models.segmenter.checkpoint"
-        model = load_pretrained(Sam2Model, cfg.checkpoint, cfg.revision, field)
-        processor = load_pretrained(Sam2ImageProcessor, cfg.checkpoint, cfg.revision, field)
-        revision = resolved_revision(model, cfg.revision)
+        model, processor, revision = load_image_model(Sam2Model, Sam2ImageProcessor, cfg.checkpoint, cfg.revision,
+                                                       "models.segmenter.checkpoint")
     return Sam2Segmenter(model, processor, cfg, device, models.dtype, revision, compiled=models.compile)

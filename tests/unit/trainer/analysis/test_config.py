@@ -1,32 +1,15 @@
 """The `pad analyze` manifest schema: runs become pad pretrain configs; bad fields fail in one line."""
 
 import pytest
-import yaml
+from helpers import ANALYZE_BASE, write_analyze_manifest
 
 from pad_pipeline.core.errors import ConfigError
 from trainer.analysis.config import load_analyze_config, pretrain_config
 from trainer.analysis.metrics import ThresholdRule
 
-BASE = {
-    "output_dir": "OUT",
-    "model": {"vision": {"checkpoint": "tiny-random"}, "llm": {"checkpoint": "tiny-random"},
-              "projector": {"kind": "mlp2x_gelu"}},
-    "data": {"path": "DATA"},
-    "projectors": {"random": {}, "trained": {"source": "train:pa"}},
-    "train": {"common": {"data": {"path": "TRAIN"}, "train": {"max_steps": 3, "global_batch_size": 4,
-                                                              "micro_batch_size": 4}},
-              "runs": {"pa": {"beta_max": 5, "set": {"train.lr": 0.01}}}},
-}
-
-
-def _manifest(tmp_path, data):
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
 
 def test_manifest_builds_pretrain_configs_of_its_runs(tmp_path):
-    cfg = load_analyze_config(_manifest(tmp_path, BASE), ["train.runs.pa.beta_max=2"])
+    cfg = load_analyze_config(write_analyze_manifest(tmp_path, ANALYZE_BASE), ["train.runs.pa.beta_max=2"])
     pc = pretrain_config(cfg, "pa")
     assert pc.train.beta_max == 2 and pc.train.lr == 0.01 and pc.train.max_steps == 3
     assert pc.train.output_dir.endswith("OUT/train/pa") and pc.data.path == "TRAIN"
@@ -48,5 +31,5 @@ def test_manifest_builds_pretrain_configs_of_its_runs(tmp_path):
 ])
 def test_bad_manifests_fail_with_one_line_naming_the_field(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message) as err:
-        load_analyze_config(_manifest(tmp_path, {**BASE, **change}))
+        load_analyze_config(write_analyze_manifest(tmp_path, {**ANALYZE_BASE, **change}))
     assert "\n" not in str(err.value) and "m.yaml" in str(err.value)

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-import yaml
+from helpers import ANALYZE_BASE, write_analyze_manifest
 from safetensors.torch import save_file
 
 from pad_pipeline.core.errors import PadError
@@ -11,27 +11,10 @@ from trainer.analysis.projectors import infer_kind, resolve_projector
 from trainer.export import export_projector, llava_state_dict, projector_metadata
 from trainer.models.projectors import build_projector
 
-BASE = {
-    "output_dir": "OUT",
-    "model": {"vision": {"checkpoint": "tiny-random"}, "llm": {"checkpoint": "tiny-random"},
-              "projector": {"kind": "mlp2x_gelu"}},
-    "data": {"path": "DATA"},
-    "projectors": {"random": {}, "trained": {"source": "train:pa"}},
-    "train": {"common": {"data": {"path": "TRAIN"}, "train": {"max_steps": 3, "global_batch_size": 4,
-                                                              "micro_batch_size": 4}},
-              "runs": {"pa": {"beta_max": 5, "set": {"train.lr": 0.01}}}},
-}
-
-
-def _manifest(tmp_path, data):
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
 
 @pytest.mark.parametrize("kind", ["linear", "mlp2x_gelu"])
 def test_llava_mm_projector_bin_and_our_exports_load_identically(tmp_path, kind):
-    cfg = load_analyze_config(_manifest(tmp_path, BASE))
+    cfg = load_analyze_config(write_analyze_manifest(tmp_path, ANALYZE_BASE))
     torch.manual_seed(0)
     ref = build_projector(kind, 32, 64)
     state = {k: v.detach().clone() for k, v in ref.state_dict().items()}
@@ -54,7 +37,7 @@ def test_llava_mm_projector_bin_and_our_exports_load_identically(tmp_path, kind)
 
 
 def test_projector_of_another_model_pair_is_refused(tmp_path):
-    cfg = load_analyze_config(_manifest(tmp_path, BASE))
+    cfg = load_analyze_config(write_analyze_manifest(tmp_path, ANALYZE_BASE))
     torch.save(llava_state_dict(build_projector("mlp2x_gelu", 1024, 4096).state_dict()), tmp_path / "big.bin")
     with pytest.raises(PadError, match="big.bin"):
         resolve_projector("big", ProjectorSpec(source=str(tmp_path / "big.bin")), cfg, 32, 64, 64)
