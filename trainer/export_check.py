@@ -1,0 +1,76 @@
+"""Loud on partial loads: every export is re-opened with the installed transformers before it is published.
+
+`pad export` (and the end-of-stage exports) write into `OUT.partial/`; these checks run on that folder and
+raise a one-line `PadError` when a loader would leave a weight missing, drop one as unexpected, find one of
+another shape, or hold a value other than the one written (what "newly initialised" looks like after a
+load that reported nothing). Only then is the folder renamed to `OUT`, so a refused export leaves nothing
+that looks finished. The 7B case holds the export's weights twice in host memory for the length of the check.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoTokenizer, CLIPVisionModel, LlamaForCausalLM, LlavaForConditionalGeneration
+
+from pad_pipeline.core.errors import PadError
+
+
+def _first(keys: list[str] | set[str]) -> str:
+    keys = sorted(keys)
+    return f"{len(keys)}, e.g. {keys[0]}"
+
+
+def _refuse_partial(folder: str, loader: str, info: dict[str, list], allowed_unexpected: str | None = None) -> None:
+    unexpected = [k for k in info.get("unexpected_keys", [])
+                  if allowed_unexpected is None or not k.startswith(allowed_unexpected)]
+    for what, keys in (("missing (would be newly initialised)", info.get("missing_keys", [])),
+                       ("unexpected (ignored)", unexpected), ("of another shape", info.get("mismatched_keys", []))):
+        if keys:
+            names = [k if isinstance(k, str) else k[0] for k in keys]
+            raise PadError(f"{folder}: {loader} finds weights {what}: {_first(names)}; export refused")
+
+
+def _refuse_changed(folder: str, loader: str, loaded: dict[str, torch.Tensor],
+                    written: dict[str, torch.Tensor]) -> None:
+    absent = set(written) - set(loaded)
+    if absent:
+        raise PadError(f"{folder}: {loader} has no weight for {_first(absent)}; export refused")
+    changed = [k for k, v in written.items() if not torch.equal(loaded[k].to(v.dtype), v)]
+    if changed:
+        raise PadError(f"{folder}: {loader} holds values other than the exported ones for {_first(changed)} "
+                       f"(re-initialised on load); export refused")
+
+
+def _tokenizer_loads(folder: str) -> None:
+    try:
+        AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as e:
+        raise PadError(f"{folder}: its tokenizer does not load ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}); export refused") from None
+
+
+def check_hf_export(folder: str, written: dict[str, torch.Tensor]) -> None:
+    """`LlavaForConditionalGeneration.from_pretrained(folder)` loads exactly `written` (transformers-5 names)."""
+    model, info = LlavaForConditionalGeneration.from_pretrained(folder, output_loading_info=True)
+    loader = "LlavaForConditionalGeneration.from_pretrained"
+    _refuse_partial(folder, loader, info)
+    _refuse_changed(folder, loader, model.state_dict(), written)
+    del model
+    _tokenizer_loads(folder)
+
+
+def check_llava_export(folder: str, written: dict[str, torch.Tensor], projector_prefix: str,
+                       vision_folder: str | None = None, vision: dict[str, torch.Tensor] | None = None) -> None:
+    """LLaVA's folder: the LLM part loads completely as the Llama it subclasses (the `projector_prefix` keys
+    are LLaVA's own module, checked against `written`); a saved vision tower loads completely as CLIP."""
+    model, info = LlamaForCausalLM.from_pretrained(folder, output_loading_info=True)
+    loader = "LlamaForCausalLM.from_pretrained"
+    _refuse_partial(folder, loader, info, allowed_unexpected=projector_prefix)
+    llm = {k: v for k, v in written.items() if not k.startswith(projector_prefix)}
+    _refuse_changed(folder, loader, model.state_dict(), llm)
+    del model
+    if vision_folder is not None and vision is not None:
+        tower, info = CLIPVisionModel.from_pretrained(vision_folder, output_loading_info=True)
+        _refuse_partial(vision_folder, "CLIPVisionModel.from_pretrained", info)
+        _refuse_changed(vision_folder, "CLIPVisionModel.from_pretrained", tower.state_dict(), vision)
+    _tokenizer_loads(folder)
