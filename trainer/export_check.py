@@ -9,10 +9,32 @@ that looks finished. The 7B case holds the export's weights twice in host memory
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 import torch
 from transformers import AutoTokenizer, CLIPVisionModel, LlamaForCausalLM, LlavaForConditionalGeneration
+from transformers.utils import logging
 
 from pad_pipeline.core.errors import PadError
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The loaders' own reports stay silent: the check reads them and speaks in one line."""
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def _load(cls: Any, folder: str) -> tuple[torch.nn.Module, dict[str, list]]:
+    """`cls.from_pretrained(folder)` with its loading report (missing / unexpected / mismatched keys)."""
+    with _quiet():
+        model, info = cls.from_pretrained(folder, output_loading_info=True)
+    return model, info
 
 
 def _first(keys: list[str] | set[str]) -> str:
@@ -43,7 +65,8 @@ def _refuse_changed(folder: str, loader: str, loaded: dict[str, torch.Tensor],
 
 def _tokenizer_loads(folder: str) -> None:
     try:
-        AutoTokenizer.from_pretrained(folder)
+        with _quiet():
+            AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, TypeError) as e:
         raise PadError(f"{folder}: its tokenizer does not load ({type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else ''}); export refused") from None
@@ -51,7 +74,7 @@ def _tokenizer_loads(folder: str) -> None:
 
 def check_hf_export(folder: str, written: dict[str, torch.Tensor]) -> None:
     """`LlavaForConditionalGeneration.from_pretrained(folder)` loads exactly `written` (transformers-5 names)."""
-    model, info = LlavaForConditionalGeneration.from_pretrained(folder, output_loading_info=True)
+    model, info = _load(LlavaForConditionalGeneration, folder)
     loader = "LlavaForConditionalGeneration.from_pretrained"
     _refuse_partial(folder, loader, info)
     _refuse_changed(folder, loader, model.state_dict(), written)
@@ -63,14 +86,18 @@ def check_llava_export(folder: str, written: dict[str, torch.Tensor], projector_
                        vision_folder: str | None = None, vision: dict[str, torch.Tensor] | None = None) -> None:
     """LLaVA's folder: the LLM part loads completely as the Llama it subclasses (the `projector_prefix` keys
     are LLaVA's own module, checked against `written`); a saved vision tower loads completely as CLIP."""
-    model, info = LlamaForCausalLM.from_pretrained(folder, output_loading_info=True)
+    model, info = _load(LlamaForCausalLM, folder)
     loader = "LlamaForCausalLM.from_pretrained"
     _refuse_partial(folder, loader, info, allowed_unexpected=projector_prefix)
+    projector = {k for k in written if k.startswith(projector_prefix)}
+    if not projector or projector != {k for k in info.get("unexpected_keys", []) if k.startswith(projector_prefix)}:
+        raise PadError(f"{folder}: the {projector_prefix}* weights written are not the ones in the folder; "
+                       f"export refused")
     llm = {k: v for k, v in written.items() if not k.startswith(projector_prefix)}
     _refuse_changed(folder, loader, model.state_dict(), llm)
     del model
     if vision_folder is not None and vision is not None:
-        tower, info = CLIPVisionModel.from_pretrained(vision_folder, output_loading_info=True)
+        tower, info = _load(CLIPVisionModel, vision_folder)
         _refuse_partial(vision_folder, "CLIPVisionModel.from_pretrained", info)
         _refuse_changed(vision_folder, "CLIPVisionModel.from_pretrained", tower.state_dict(), vision)
     _tokenizer_loads(folder)

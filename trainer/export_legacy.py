@@ -93,6 +93,23 @@ def legacy_tokenizer_json(data: dict[str, Any], *, tokenizers_015: bool) -> dict
     return out
 
 
+def _token(value: Any) -> Any:
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def bos_eos_flags(tokenizer_json: dict[str, Any], config: dict[str, Any]) -> dict[str, bool]:
+    """`add_bos_token` / `add_eos_token` as the `tokenizer.json` post-processor behaves: 4.x's Llama tokenizers
+    rebuild their post-processor from these flags (default: BOS on), transformers 5 runs the file's."""
+    post = tokenizer_json.get("post_processor")
+    if post is None:
+        return {"add_bos_token": False, "add_eos_token": False}
+    if post.get("type") != "TemplateProcessing" or not post.get("single"):
+        return {}
+    ends = [post["single"][0].get("SpecialToken", {}).get("id"), post["single"][-1].get("SpecialToken", {}).get("id")]
+    return {"add_bos_token": ends[0] is not None and ends[0] == _token(config.get("bos_token")),
+            "add_eos_token": ends[1] is not None and ends[1] == _token(config.get("eos_token"))}
+
+
 def legacy_tokenizer_config(config: dict[str, Any], tokenizer_json: dict[str, Any], *, sentencepiece: bool,
                             chat_template: str | None) -> dict[str, Any]:
     """`tokenizer_config.json` for transformers 4.x: a 4.x class name (the slow one only when `tokenizer.model`
@@ -107,6 +124,7 @@ def legacy_tokenizer_config(config: dict[str, Any], tokenizer_json: dict[str, An
         name += "Fast"
     out["tokenizer_class"] = name
     out.setdefault("model_input_names", ["input_ids", "attention_mask"])  # 4.x's fast default adds token_type_ids
+    out.update(bos_eos_flags(tokenizer_json, out))
     keys = ("content", "lstrip", "normalized", "rstrip", "single_word", "special")
     out["added_tokens_decoder"] = {str(t["id"]): {k: t[k] for k in keys if k in t}
                                    for t in tokenizer_json.get("added_tokens", [])}

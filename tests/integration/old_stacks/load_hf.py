@@ -26,6 +26,7 @@ slow = AutoTokenizer.from_pretrained(folder, use_fast=False)
 torch.save({"version": transformers.__version__, "info": {k: list(map(str, v)) for k, v in info.items()},
             "prompt": prompt, "input_ids": inputs["input_ids"], "pixel_values": inputs["pixel_values"],
             "logits": logits, "generated": generated.shape[1] - inputs["input_ids"].shape[1],
-            "tokenizer": type(processor.tokenizer).__name__, "image_processor": type(processor.image_processor).__name__,
+            "tokenizer": type(processor.tokenizer).__name__,
+            "image_processor": type(processor.image_processor).__name__,
             "slow_ids": slow(prompt).input_ids}, out)
 print(transformers.__version__)

@@ -11,8 +11,8 @@ import re
 import sys
 
 import torch
-from PIL import Image
 import transformers
+from PIL import Image
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -70,6 +70,7 @@ def full(folder: str, pixels_path: str, out: str) -> None:
     tower, tower_info = CLIPVisionModel.from_pretrained(config.mm_vision_tower, output_loading_info=True)
     processor = CLIPImageProcessor.from_pretrained(config.mm_vision_tower)
     given = torch.load(pixels_path)
+    square = Image.fromarray(given["square"].numpy())
     prompt = "USER: <image>\nwhat is this? ASSISTANT:"
     first, rest = prompt.split("<image>")
     ids = slow(first).input_ids + [IMAGE_TOKEN_INDEX] + slow(rest, add_special_tokens=False).input_ids
@@ -85,7 +86,7 @@ def full(folder: str, pixels_path: str, out: str) -> None:
                 "rows": (rows, model.get_input_embeddings().weight.shape[0]), "ids": ids, "logits": logits,
                 "fast_ids": fast(first).input_ids, "slow_ids": slow(first).input_ids,
                 "tokenizers": (type(slow).__name__, type(fast).__name__),
-                "pixels": processor(images=Image.fromarray(given["square"].numpy()), return_tensors="pt")["pixel_values"]}, out)
+                "pixels": processor(images=square, return_tensors="pt")["pixel_values"]}, out)
 
 
 def stage1(export: str, base: str, out: str) -> None:
@@ -97,9 +98,10 @@ def stage1(export: str, base: str, out: str) -> None:
     # initialize_vision_modules with --pretrain_mm_mlp_adapter: a fresh projector, loaded strictly.
     fresh = projector(config)
     fresh.load_state_dict({k.split("mm_projector.")[1]: v for k, v in weights.items() if "mm_projector" in k})
+    tower_info = CLIPVisionModel.from_pretrained(config.mm_vision_tower, output_loading_info=True)[1]
     x = torch.randn(2, 5, config.mm_hidden_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        torch.save({"unexpected": result.unexpected_keys,
+        torch.save({"unexpected": result.unexpected_keys, "tower_info": info_of(tower_info),
                     "missing_projector": [k for k in result.missing_keys if "mm_projector" in k],
                     "x": x, "builder": model.model.mm_projector(x), "adapter": fresh(x),
                     "config": {k: getattr(config, k, None) for k in dir(config) if k.startswith("mm_")}}, out)
