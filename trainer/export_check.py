@@ -9,6 +9,7 @@ that looks finished. The 7B case holds the export's weights twice in host memory
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -22,12 +23,17 @@ from pad_pipeline.core.errors import PadError
 @contextmanager
 def _quiet() -> Iterator[None]:
     """The loaders' own reports stay silent: the check reads them and speaks in one line."""
-    level = logging.get_verbosity()
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # 4.x spellings (rope_scaling) read by 5.x
+            yield
     finally:
         logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def _load(cls: Any, folder: str) -> tuple[torch.nn.Module, dict[str, list]]:
@@ -97,7 +103,26 @@ def check_llava_export(folder: str, written: dict[str, torch.Tensor], projector_
     _refuse_changed(folder, loader, model.state_dict(), llm)
     del model
     if vision_folder is not None and vision is not None:
-        tower, info = _load(CLIPVisionModel, vision_folder)
-        _refuse_partial(vision_folder, "CLIPVisionModel.from_pretrained", info)
-        _refuse_changed(vision_folder, "CLIPVisionModel.from_pretrained", tower.state_dict(), vision)
+        check_clip_tower(vision_folder, vision)
     _tokenizer_loads(folder)
+
+
+def check_stage1_export(folder: str, projector: dict[str, torch.Tensor], prefix: str,
+                        vision_folder: str | None = None, vision: dict[str, torch.Tensor] | None = None) -> None:
+    """LLaVA's stage-1 files: `mm_projector.bin` holds exactly `projector` under `prefix` (what
+    `--pretrain_mm_mlp_adapter` loads strictly); a saved vision tower loads completely as CLIP."""
+    path = f"{folder}/mm_projector.bin"
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    _refuse_changed(path, "torch.load", {k.removeprefix(prefix): v for k, v in loaded.items()}, projector)
+    extra = {k for k in loaded if k.removeprefix(prefix) not in projector}
+    if extra:
+        raise PadError(f"{path}: holds weights the projector does not have: {_first(extra)}; export refused")
+    if vision_folder is not None and vision is not None:
+        check_clip_tower(vision_folder, vision)
+
+
+def check_clip_tower(folder: str, written: dict[str, torch.Tensor]) -> None:
+    """A saved CLIP tower (LLaVA's `vision_tower/`) loads exactly `written` as `CLIPVisionModel`."""
+    tower, info = _load(CLIPVisionModel, folder)
+    _refuse_partial(folder, "CLIPVisionModel.from_pretrained", info)
+    _refuse_changed(folder, "CLIPVisionModel.from_pretrained", tower.state_dict(), written)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from huggingface_hub import save_torch_state_dict
-from transformers import CLIPImageProcessor, CLIPVisionModel, LlavaForConditionalGeneration
+from transformers import CLIPImageProcessor, LlavaForConditionalGeneration, PreTrainedModel
 
 from trainer.export_keys import clip_published, to_published
 from trainer.export_legacy import legacy_llava_config
@@ -48,7 +48,7 @@ def save_published_llava(model: LlavaForConditionalGeneration, out_dir: str) -> 
     return state
 
 
-def save_published_clip(tower: CLIPVisionModel, processor: CLIPImageProcessor, out_dir: str,
+def save_published_clip(tower: PreTrainedModel, processor: CLIPImageProcessor, out_dir: str,
                         dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """A `CLIPVisionModel` folder with the `vision_model.*` keys 4.x reads; the state written (own names)."""
     state = {k: (v.to(dtype) if dtype is not None else v).detach().contiguous() for k, v in tower.state_dict().items()}

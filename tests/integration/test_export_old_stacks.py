@@ -73,7 +73,11 @@ def test_hf_export_loads_completely_in_transformers_4_and_gives_pad_logits(expor
     processor = AutoProcessor.from_pretrained(exports.hf)  # transformers 5 reads the same files the same way
     mine = processor(images=Image.open(exports.image).convert("RGB"), text=got["prompt"], return_tensors="pt")
     assert torch.equal(mine["input_ids"], got["input_ids"])
-    torch.testing.assert_close(mine["pixel_values"], got["pixel_values"], atol=1e-6, rtol=0)
+    # transformers 5's image processors resize with torchvision, 4.49's with PIL: a pixel may differ by one grey
+    # level (1/255/std after normalisation) where the two resamplers round apart (0.1% of values measured).
+    diff = (mine["pixel_values"] - got["pixel_values"]).abs()
+    assert diff.max() <= 1 / 255 / min(processor.image_processor.image_std) + 1e-5
+    assert (diff > 1e-6).float().mean() < 0.01
     assert got["slow_ids"] == AutoTokenizer.from_pretrained(exports.hf)(got["prompt"]).input_ids
     image_token = processor.tokenizer.convert_tokens_to_ids("<image>")
     with torch.no_grad():
@@ -109,10 +113,13 @@ def test_stage1_export_loads_over_a_base_and_as_pretrain_mm_mlp_adapter_in_llava
     assert not any(got["tower_info"].values()), got["tower_info"]
     assert LLAVA_READS <= {k for k, v in got["config"].items() if v is not None}
     assert got["config"]["mm_use_im_patch_token"] is False  # LLaVA's default (True) would add a token
+    trained = exports.vlm.model.projector.state_dict()
+    for loaded in (got["builder_state"], got["adapter_state"]):  # the builder's load and the adapter's: exact
+        assert loaded.keys() == trained.keys() and all(torch.equal(loaded[k], trained[k]) for k in trained)
     with torch.no_grad():
         want = exports.vlm.model.projector(got["x"])
-    torch.testing.assert_close(got["builder"], want, atol=0, rtol=0)
-    torch.testing.assert_close(got["adapter"], want, atol=0, rtol=0)
+    torch.testing.assert_close(got["builder"], want, **TOL)  # the same weights; 4.37's GELU path rounds apart
+    torch.testing.assert_close(got["adapter"], want, **TOL)
 
 
 def test_a_vicuna_like_tokenizer_reads_the_same_slow_and_fast_in_llavas_stack(tmp_path):

@@ -104,6 +104,7 @@ def stage1(export: str, base: str, out: str) -> None:
         torch.save({"unexpected": result.unexpected_keys, "tower_info": info_of(tower_info),
                     "missing_projector": [k for k in result.missing_keys if "mm_projector" in k],
                     "x": x, "builder": model.model.mm_projector(x), "adapter": fresh(x),
+                    "builder_state": model.model.mm_projector.state_dict(), "adapter_state": fresh.state_dict(),
                     "config": {k: getattr(config, k, None) for k in dir(config) if k.startswith("mm_")}}, out)
 
 
