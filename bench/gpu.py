@@ -23,9 +23,9 @@ configs (bench/real_configs.py; nothing is downloaded), fed uint8 images of LLaV
 
 It imports nothing the GPU image lacks but the wheels `bench/gpu_wheels.sh` puts in `.whl/` (pydantic,
 pycocotools, DeepSpeed built with DS_BUILD_OPS=0, hjson: bench/gpu_env.py), and never Ray or webdataset. Each
-section has a cap and the run a deadline (`--budget-s`, default 460 s: one run fits in 10 minutes with start-
-up); elapsed time is printed per section. `--smoke` runs every section on the CPU at tiny sizes (PAD's tiny-
-random twins; compile through Dynamo's eager backend) in well under a minute: the test suite runs it so this
+section has a cap and the run a deadline (`--budget-s`, default 460 s: one run fits in 10 minutes with
+start-up); elapsed time is printed per section. `--smoke` runs every section on the CPU at tiny sizes (PAD's
+tiny-random twins; compile through Dynamo's eager backend) in well under a minute: the test suite runs it so this
 script never rots.
 
 Usage: python bench/gpu.py [--out gpu.json] [--budget-s 460] [--smoke] [--only train,paper]
