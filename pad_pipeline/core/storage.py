@@ -77,7 +77,7 @@ def create_exclusive(url: str, data: bytes) -> bool:
     try:
         with fs.open(path, "xb") as f:
             f.write(data)
-        return True
+        return bool(fs.cat_file(path) == data)  # a store whose "xb" is only a check still names one winner
     except FileExistsError:
         return False
     except (ValueError, NotImplementedError, TypeError):  # no conditional create on this store

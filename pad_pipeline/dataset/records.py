@@ -253,8 +253,9 @@ class PlannedInput:
     @classmethod
     def from_json(cls, data: Any, where: str) -> "PlannedInput":
         d = _mapping(data, where)
-        return cls(*(_get(d, name, str, where) for name in ("image_id", "caption", "location", "key")),
-                   _get(d, "refused", str, where, None))
+        image_id, caption, location, key = (_get(d, name, str, where) for name in ("image_id", "caption", "location",
+                                                                                    "key"))
+        return cls(image_id, caption, location, key, _get(d, "refused", str, where, None))
 
 
 @dataclass

@@ -4,11 +4,11 @@
 Only per-shard state lives here (the driver's memory does not grow with the corpus). Shards already
 committed are skipped, so rerunning the same command resumes. Before anything is written, OUT is checked
 (`dataset.out_folder`: new, empty or a PAD build) and its lease taken (`dataset.lease`: one writer per
-build; a second run on the same OUT is refused, naming the holder); the lease is given back at the end. Model files are checked before the plan
-is written (`annotate/models/checks.py`); errors that only the actors can find (a corrupt checkpoint)
-come back as one line, after which the build, having no committed shard, can be re-planned. A local
-Ray instance that the driver starts is also shut down by it, on success, error or Ctrl-C alike: leaving
-it to the interpreter's exit races Ray's own threads (a segfault after an interrupt).
+build; a second run on the same OUT is refused, naming the holder); the lease is given back at the end.
+Model files are checked before the plan is written (`annotate/models/checks.py`); errors that only the actors
+can find (a corrupt checkpoint) come back as one line, after which the build, having no committed shard, can
+be re-planned. A local Ray instance that the driver starts is also shut down by it, on success, error or
+Ctrl-C alike: leaving it to the interpreter's exit races Ray's own threads (a segfault after an interrupt).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ never opened (opening a FIFO would block the run).
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 from typing import Any
 
@@ -53,12 +54,16 @@ def _escaped(name: str) -> str | None:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _item(cfg: SourceConfig, rel: str, info: dict[str, Any], captions: dict[str, str]) -> SourceItem:
+def _is_regular(path: str, info: dict[str, Any]) -> bool:
+    """A regular file, or a symlink to one (local; where it points is `sources.guard`'s business)."""
+    return info.get("type") == "file" or bool(info.get("islink") and os.path.isfile(path))
+
+
+def _item(cfg: SourceConfig, rel: str, regular: bool, captions: dict[str, str]) -> SourceItem:
     escaped = _escaped(rel)
     if escaped is not None:
         return SourceItem(escaped, "", storage.join(cfg.path, escaped), UNDECODABLE_NAME)
-    refused = None if info.get("type") == "file" else NOT_A_FILE
-    return SourceItem(rel, captions.get(rel, ""), storage.join(cfg.path, rel), refused)
+    return SourceItem(rel, captions.get(rel, ""), storage.join(cfg.path, rel), None if regular else NOT_A_FILE)
 
 
 def list_items(cfg: SourceConfig) -> list[SourceItem]:
@@ -70,4 +75,4 @@ def list_items(cfg: SourceConfig) -> list[SourceItem]:
                    if posixpath.splitext(p)[1].lower() in IMAGE_EXTENSIONS
                    and not posixpath.basename(p).startswith("."))
     captions = _read_captions(cfg.captions) if cfg.captions else {}
-    return [_item(cfg, posixpath.relpath(p, root), found[p], captions) for p in files]
+    return [_item(cfg, posixpath.relpath(p, root), _is_regular(p, found[p]), captions) for p in files]

@@ -1,8 +1,9 @@
 """Existing WebDataset tars (img2dataset layout): `<key>.jpg` (or any format `image_dir` lists: png,
 webp, bmp, gif, tif) + `<key>.txt` or `<key>.json` with a `caption`. A key that appears twice in a tar
 keeps both images: the n-th image of a key is `NAME/key`, `NAME/key#2`, ... with that key's n-th
-caption; nothing is dropped silently. A truncated or mislabelled tar is a one-line error. `source.path` is a tar URL, a glob, or a brace pattern
-(`shards/{00000..00099}.tar`); `.tar.gz` / `.tgz` (any compression tarfile reads) works too.
+caption; nothing is dropped silently. A truncated or mislabelled tar is a one-line error. `source.path`
+is a tar URL, a glob, or a brace pattern (`shards/{00000..00099}.tar`); `.tar.gz` / `.tgz` (any
+compression tarfile reads) works too.
 
 `list_items` reads each tar once, when the plan is made: member names and captions, and, for an
 uncompressed tar, each image's byte range (`tar+URL#member@offset:size`), so a shard task later reads
