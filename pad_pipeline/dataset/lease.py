@@ -124,7 +124,8 @@ class BuildLease:
             reason = stale_reason(current, now, self.info.host, self.stale_after_s)
             if reason is None:
                 raise PadError(f"{self.out}: another `pad annotate` is writing this build ({current.describe(now)}); "
-                               "wait for it to end, or use another --out")
+                               f"wait for it to end (a lease {self.stale_after_s:g} s without heartbeat is taken "
+                               "over), or use another --out")
             print(f"[pad] {self.out}: taking over a stale lease ({current.describe(now)}: {reason})",
                   file=self.stream, flush=True)
             if read_lease(self.out) == current:  # nobody took it over meanwhile
