@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pad_pipeline.annotate.sources.base import SourceItem, fetch_bytes, probe_locations
+from pad_pipeline.annotate.sources.guard import outside_root
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.registry import Registry
 
@@ -45,8 +46,6 @@ def probe_source(cfg: SourceConfig, items: list[SourceItem]) -> None:
     """Refuse a source none of whose spread-out probe locations can be read (a wrong image folder),
     before anything is planned or started; one unreadable image among readable ones is left to intake.
     Inputs that must not be read (outside the source's root, refused when listed) are never probed."""
-    from pad_pipeline.annotate.sources.guard import outside_root
-
     spread = [it for it in items[::max(1, len(items) // 5)][:5] if it.refused is None]
     outside = outside_root(cfg, (it.location for it in spread))
     probed = [it for it in spread if it.location not in outside]
