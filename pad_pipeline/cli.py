@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest")
     p.add_argument("--out", help="output folder or fsspec URL (default: output.path of the manifest)")
     p.add_argument("--shards", help="only these planned shards, e.g. 0,3-5")
-    p.add_argument("--redo", help="rebuild these committed shards (e.g. the damaged ones `pad verify` names)")
+    p.add_argument("--redo", help="rebuild these committed shards (e.g. the damaged ones `pad verify` names); "
+                                  "`all`: every shard (also of a build whose plan.json is gone)")
     p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)")
     _add_set(p)
 

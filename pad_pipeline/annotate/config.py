@@ -31,6 +31,9 @@ class SourceConfig(ConfigModel):
     image_root: str | None = Field(None, description="llava_json: folder the `image` fields are relative to")
     captions: str | None = Field(None, description="image_dir: optional JSONL of {file, caption}")
     limit: int | None = Field(None, ge=1, description="take only the first N items (a quick look)")
+    allow_outside_root: bool = Field(False, description="read input paths that resolve outside the source's "
+                                                        "root (image_root / the image folder); default: "
+                                                        "such inputs are the named failure outside_root")
 
     @field_validator("kind")
     @classmethod

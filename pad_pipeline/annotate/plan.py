@@ -61,7 +61,8 @@ def _as_existing(existing: Plan, plan: Plan, kind: str, items: list[SourceItem])
     """`plan` with the fingerprint and shard count of `existing` when both list the same source (also a
     plan from before byte ranges, or one with shards cut across compressed tars): resumed as planned."""
     if existing.source_fingerprint in (plan.source_fingerprint, source_fingerprint(kind, items, ranges=False)):
-        return replace(plan, source_fingerprint=existing.source_fingerprint, num_shards=existing.num_shards)
+        return replace(plan, source_fingerprint=existing.source_fingerprint, num_shards=existing.num_shards,
+                       plan_id=existing.plan_id, shard_digests=existing.shard_digests)
     return plan
 
 
@@ -183,8 +184,9 @@ def make_or_resume_plan(cfg: AnnotateConfig, out: str, validate: Callable[[Plan]
             return candidate
     if validate is not None and candidate is not plan:
         validate(plan)
-    write_plan(plan, [PlannedInput(it.image_id, it.caption, it.location, key)
-                      for it, key in zip(items, unique_keys(it.image_id for it in items), strict=True)], starts)
+    plan = write_plan(plan, [PlannedInput(it.image_id, it.caption, it.location, key, it.refused)
+                             for it, key in zip(items, unique_keys(it.image_id for it in items), strict=True)],
+                      starts)
     record_source_files(out, plan.source_fingerprint, files)
     print(f"[pad] planned {plan.num_items} images in {plan.num_shards} shards ({time.time() - t0:.1f}s)",
           file=stream, flush=True)

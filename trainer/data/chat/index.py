@@ -80,6 +80,15 @@ def _value_at(url: str, r: _Reader, i: int) -> tuple[object, int, int]:
             i = r.refill(i)
 
 
+def _utf8_value(url: str, text: str, offset: int) -> object:
+    """The JSON value of `text` (bytes read as latin-1) decoded as UTF-8; a one-line error when it is not."""
+    try:
+        return json.loads(text.encode("latin-1").decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise PadError(f"{url}: not UTF-8 at byte {offset + e.start} ({e.object[e.start]:#04x}); JSON must be "
+                       "UTF-8: re-save the file as UTF-8") from None
+
+
 def iter_json_array(url: str, chunk: int = _CHUNK) -> Iterator[tuple[int, int, object]]:
     """(byte offset, byte length, parsed value) of each element of the top-level JSON array at `url`."""
     fs, path = storage.filesystem(url)
@@ -95,7 +104,7 @@ def iter_json_array(url: str, chunk: int = _CHUNK) -> Iterator[tuple[int, int, o
             value, start, end = _value_at(url, r, i)
             text = r.buf[start:end]
             if not text.isascii():  # latin-1 read UTF-8 bytes as single characters: parse the real text
-                value = json.loads(text.encode("latin-1").decode("utf-8"))
+                value = _utf8_value(url, text, r.base + start)
             yield r.base + start, end - start, value
             i = r.skip(end)
             c = r.buf[i:i + 1]

@@ -8,7 +8,7 @@ from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import load_plan, read_shard_inputs
-from pad_pipeline.dataset.writer import write_shard
+from pad_pipeline.dataset.writer import plan_identity, write_shard
 
 
 def _cfg(folder, shard_size=3, **models):
@@ -41,7 +41,8 @@ def test_plan_is_deterministic_and_resumable(tmp_path):
 def _commit_first_shard(cfg, out):
     plan = make_or_resume_plan(cfg, out)
     dump_resolved(cfg, BuildLayout(out).config)
-    write_shard(out, 0, [], {i.image_id: "decode_error" for i in read_shard_inputs(plan, 0)}, {})
+    inputs = read_shard_inputs(plan, 0)
+    write_shard(out, 0, [], {i.image_id: "decode_error" for i in inputs}, plan_identity(plan, 0, inputs))
 
 
 def test_resume_refuses_other_source_shard_size_or_models(tmp_path):

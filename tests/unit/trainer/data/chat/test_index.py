@@ -50,6 +50,13 @@ def test_a_malformed_file_is_a_one_line_error(tmp_path, text, error):
         list(iter_json_array(str(path), chunk=4))
 
 
+def test_a_latin1_byte_is_a_one_line_error_naming_its_offset(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_bytes(b'[{"id": "a", "conversations": []}, {"id": "caf\xe9", "conversations": []}]')
+    with pytest.raises(PadError, match=r"c.json: not UTF-8 at byte 46 \(0xe9\)"):
+        list(iter_json_array(str(path), chunk=8))
+
+
 def test_the_index_records_offsets_modality_lengths_and_bad_entries(tmp_path):
     images = tmp_path / "images" / "coco"
     images.mkdir(parents=True)
