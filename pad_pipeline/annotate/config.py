@@ -76,7 +76,10 @@ class DetectorConfig(ConfigModel):
     box_threshold: float = 0.25
     text_threshold: float = 0.2
     max_text_tokens: int = Field(256, ge=8, description="Grounding DINO's text limit; tags are chunked under it")
-    batch_size: int = Field(4, ge=1)
+    batch_size: int = Field(4, ge=1, description="(image, prompt chunk) pairs per forward pass; pairs of one "
+                                                 "padded shape run together, a short pass is filled with blanks")
+    canvas_multiple: int = Field(128, ge=32, multiple_of=32, description="a processed image is padded to a "
+                                 "canvas whose sides are the next multiples of this (one shape per bucket)")
     text_cache_size: int = Field(256, ge=0, description="prompt-chunk encodings kept for reuse (0: per batch only)")
 
     @field_validator("kind")

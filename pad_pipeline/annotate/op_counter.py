@@ -10,9 +10,10 @@ measure what a GPU profile would show without a GPU:
   syncs  ops after which the host holds a value read from the device: `aten._local_scalar_dense`
          (`.item()`, `bool(t)`, `int(t)`), data-dependent output sizes (`nonzero`, `masked_select`,
          `unique`, boolean-mask indexing, `repeat_interleave` without an output size), and, seen through
-         a `TorchFunctionMode`, `.tolist()`, `.numpy()`, `.cpu()` and `.to("cpu")` of a tensor (free on
-         the CPU, a device-to-host copy on a GPU). A host-to-device copy is not counted: the chain makes
-         them from pinned memory, non-blocking.
+         a `TorchFunctionMode`, `.tolist()` and `.cpu()` of a tensor (free on the CPU, a device-to-host
+         copy on a GPU). `.numpy()` is not counted (it needs a host tensor: the `.cpu()` before it is),
+         nor is `.to(device)` (on the CPU it cannot tell a host read from an upload; PAD reads back with
+         `.cpu()` only) or a host-to-device copy (the chain makes them from pinned memory, non-blocking).
 
 Use: `with OpCounter() as c: ...; c.ops, c.syncs, c.sync_ops` (a Counter of names, to find them).
 The counts are per thread of the `with` block; nothing else is changed (outputs are the same bits).
@@ -32,7 +33,7 @@ aten = torch.ops.aten
 _DATA_DEPENDENT = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default,
                    aten.repeat_interleave.Tensor, aten._unique2.default, aten.unique_consecutive.default,
                    aten.unique_dim.default}
-_HOST_READS = {"tolist", "numpy", "cpu"}
+_HOST_READS = {"tolist", "cpu"}
 
 
 def _is_sync(func: Any, args: tuple, kwargs: dict) -> bool:
@@ -42,20 +43,6 @@ def _is_sync(func: Any, args: tuple, kwargs: dict) -> bool:
         indices = args[1] if len(args) > 1 else kwargs.get("indices", [])
         return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices)
     return False
-
-
-def _to_host(name: str, args: tuple, kwargs: dict) -> bool:
-    if name in _HOST_READS:
-        return True
-    if name != "to":
-        return False
-    target = kwargs.get("device", args[1] if len(args) > 1 else None)
-    if isinstance(target, torch.Tensor):
-        target = target.device
-    try:
-        return target is not None and not isinstance(target, torch.dtype) and torch.device(target).type == "cpu"
-    except (TypeError, RuntimeError):
-        return False
 
 
 class _Dispatch(TorchDispatchMode):
@@ -79,7 +66,7 @@ class _Function(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        if args and isinstance(args[0], torch.Tensor) and _to_host(name, args, kwargs):
+        if name in _HOST_READS and args and isinstance(args[0], torch.Tensor):
             self.counter.count_sync(name)
         return func(*args, **kwargs)
 
