@@ -28,6 +28,7 @@ from pad_pipeline.annotate.models.base import Detections, images_to_device
 from pad_pipeline.annotate.models.detect_batching import Pair, PassInputs, assemble_pass, group_by_shape, pair_shape
 from pad_pipeline.annotate.models.detect_outputs import assign_rows, collect_detections, token_tag_row
 from pad_pipeline.annotate.models.grounding_text import PromptChunk, chunk_tags
+from pad_pipeline.annotate.models.row_attention import make_fusion_rowwise
 from pad_pipeline.annotate.models.hf_loading import autocast, load_text_image_model, provenance
 from pad_pipeline.annotate.models.text_cache import CachingTextBackbone
 from pad_pipeline.annotate.models.tiny import tiny_grounding_dino
@@ -56,6 +57,7 @@ class GroundingDinoDetector:
                  dtype: str, revision: str | None):
         # PreTrainedModel.to is @wraps(nn.Module.to): its stub takes the device for `self`
         self.model = model.to(device).eval()  # type: ignore[arg-type]
+        make_fusion_rowwise(self.model)  # its batch-wide softmax stabiliser would couple the rows
         self.text_encoder = CachingTextBackbone(self.model.model.text_backbone, cfg.text_cache_size)
         self.model.model.text_backbone = self.text_encoder
         self.tokenizer, self.cfg, self.device, self.dtype = tokenizer, cfg, device, dtype
@@ -92,7 +94,7 @@ class GroundingDinoDetector:
     def _forward(self, inputs: PassInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """One pass of `batch_size` rows -> token logits (rows, Q, T) and boxes (rows, Q, 4) cxcywh, of
         the real rows only (boxes normalised to each pair's unpadded image, as the pixel mask says)."""
-        self.text_encoder.expect(inputs.keys)
+        self.text_encoder.expect(inputs.keys, inputs.real)
         with autocast(self.device, self.dtype):
             out = self.model(pixel_values=inputs.pixel_values.to(self.weight_dtype), pixel_mask=inputs.pixel_mask,
                              input_ids=inputs.input_ids, attention_mask=inputs.attention_mask,
