@@ -6,7 +6,8 @@ from GLIP). Mathematically a no-op, it changes the rounding of every row with th
 rows, so a pair's scores would depend on the pairs batched beside it. `make_fusion_rowwise` wraps each
 such module so that it sees one row at a time (every other layer still runs the whole batch): the
 maximum is then the row's own, as when the pair runs alone. The cost is a few small matmuls per row in
-the six fusion layers; the weights and their names are untouched.
+the six fusion layers. Wrapping happens after the weights are loaded (the wrapper adds `.attn` to the
+wrapped modules' parameter names) and is idempotent.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def make_fusion_rowwise(model: nn.Module) -> int:
     """Wrap every bi-directional fusion attention of `model` in place; returns how many were wrapped."""
     wrapped = 0
     for module in list(model.modules()):
+        if isinstance(module, RowwiseAttention):  # already wrapped (a model handed to a second wrapper)
+            continue
         for name, child in list(module.named_children()):
             if type(child).__name__.endswith("BiMultiHeadAttention"):
                 setattr(module, name, RowwiseAttention(child))
