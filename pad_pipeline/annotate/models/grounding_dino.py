@@ -28,8 +28,8 @@ from pad_pipeline.annotate.models.base import Detections, images_to_device
 from pad_pipeline.annotate.models.detect_batching import Pair, PassInputs, assemble_pass, group_by_shape, pair_shape
 from pad_pipeline.annotate.models.detect_outputs import assign_rows, collect_detections, token_tag_row
 from pad_pipeline.annotate.models.grounding_text import PromptChunk, chunk_tags
-from pad_pipeline.annotate.models.row_attention import make_fusion_rowwise
 from pad_pipeline.annotate.models.hf_loading import autocast, load_text_image_model, provenance
+from pad_pipeline.annotate.models.row_attention import make_fusion_rowwise
 from pad_pipeline.annotate.models.text_cache import CachingTextBackbone
 from pad_pipeline.annotate.models.tiny import tiny_grounding_dino
 from pad_pipeline.annotate.ops.boxes import clip_to_image, cxcywh_to_xyxy, scale_normalized

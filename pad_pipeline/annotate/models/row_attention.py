@@ -31,10 +31,10 @@ class RowwiseAttention(nn.Module):
         outs = []
         for row in range(int(vision_features.shape[0])):
             pick = slice(row, row + 1)
-            outs.append(self.attn(vision_features[pick], text_features[pick],
-                                  vision_attention_mask=None if vision_attention_mask is None
-                                  else vision_attention_mask[pick],
-                                  text_attention_mask=None if text_attention_mask is None else text_attention_mask[pick]))
+            vision_mask = None if vision_attention_mask is None else vision_attention_mask[pick]
+            text_mask = None if text_attention_mask is None else text_attention_mask[pick]
+            outs.append(self.attn(vision_features[pick], text_features[pick], vision_attention_mask=vision_mask,
+                                  text_attention_mask=text_mask))
         (v, vw), (t, tw) = outs[0]
         if len(outs) == 1:
             return (v, vw), (t, tw)

@@ -31,7 +31,7 @@ def _extras(detections: Sequence[Detections], masks: Sequence[MaskResult]) -> to
 
 
 def _records(labels: list[str], strings: list[str], areas: list[int], extras: np.ndarray) -> tuple[LabelList, int]:
-    out = [{"tag": tag, "bbox": [round(float(c), 1) for c in row[:4]], "score": round(float(row[4]), 4),
+    out: LabelList = [{"tag": tag, "bbox": [round(float(c), 1) for c in row[:4]], "score": round(float(row[4]), 4),
             "mask_score": round(float(row[5]), 4), "area": area, "rle_mask": rle}
            for tag, rle, area, row in zip(labels, strings, areas, extras, strict=True) if area > 0]
     out.sort(key=lambda lab: -lab["score"])
