@@ -10,9 +10,10 @@ or `pad sft ...`, or `launch.mode: ray`) starts `launch.num_workers` TorchTraine
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from typing import Any
+from typing import Any, Iterator
 
 from pad_pipeline.core import runtime
 from pad_pipeline.core.config import get_dotted, set_dotted
@@ -48,17 +49,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_local(cfg: Any, resume: bool) -> dict[str, Any]:
-    """One rank in this process (the demo, tests, a single-GPU box)."""
+@contextlib.contextmanager
+def one_local_rank() -> Iterator[None]:
+    """The environment of a one-rank process group in this process (MASTER_ADDR/PORT, RANK, WORLD_SIZE,
+    LOCAL_RANK), restored afterwards, and the group (if one was joined inside) left on the way out."""
     from trainer.engine import shutdown_distributed
-    from trainer.loop import train_worker
 
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1",
            "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return train_worker(make_stage(stage_name(cfg), cfg), resume)
+        yield
     finally:
         shutdown_distributed()
         for k, v in saved.items():
@@ -66,6 +68,14 @@ def run_local(cfg: Any, resume: bool) -> dict[str, Any]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def run_local(cfg: Any, resume: bool) -> dict[str, Any]:
+    """One rank in this process (the demo, tests, a single-GPU box)."""
+    from trainer.loop import train_worker
+
+    with one_local_rank():
+        return train_worker(make_stage(stage_name(cfg), cfg), resume)
 
 
 def _ray_worker(config: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from pad_pipeline.core import runtime
 from pad_pipeline.core.config import config_dict, dump_resolved
 from pad_pipeline.core.errors import PadError
 from trainer import checkpoint
+from trainer.collectives import all_reduce_sum, barrier, broadcast_object
 from trainer.engine import (
     TrainingEngine,
     device_for_rank,
@@ -28,15 +29,10 @@ from trainer.engine import (
     read_deepspeed_json,
     resolve_deepspeed_config,
 )
+from trainer.models.placement import move_to
 from trainer.run_log import RunLog
 from trainer.schedule import CosineWithWarmup
 from trainer.steps import Stage, resume_state, run_steps, should_save, to_device, total_steps
-
-
-def _broadcast(obj: Any) -> Any:
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 @dataclass
@@ -65,14 +61,14 @@ def _save(stage: Stage, engine: TrainingEngine, vlm: Any, step: int, state: dict
     out = stage.cfg.train.output_dir
     if r.rank == 0:
         checkpoint.prepare_partial(out, step)
-    dist.barrier()
+    barrier(r.device)
     partial = checkpoint.partial_dir(out, step)
     engine.save(partial)
     stage.save_weights(engine, vlm, partial, r.rank)
-    dist.barrier()
+    barrier(r.device)
     if r.rank == 0:
         checkpoint.commit(out, step, state, stage.cfg.train.keep_checkpoints)
-    dist.barrier()
+    barrier(r.device)
 
 
 def _engine(stage: Stage, vlm: Any, steps: int, r: Rank, deepspeed_json: dict[str, Any] | None) -> TrainingEngine:
@@ -92,9 +88,8 @@ def _one_step(stage: Stage, engine: TrainingEngine, batches: Iterator, step: int
         for k, v in got.items():
             sums[k] = sums.get(k, 0.0) + float(v)
     keys = sorted(sums)
-    reduced = torch.tensor([sums[k] for k in keys], dtype=torch.float64)
-    dist.all_reduce(reduced)
-    row = stage.row(dict(zip(keys, reduced.tolist(), strict=True)), step, steps)
+    reduced = all_reduce_sum([sums[k] for k in keys], engine.device)
+    row = stage.row(dict(zip(keys, reduced, strict=True)), step, steps)
     return {**row, "lr": lr, "grad_norm": engine.grad_norm()}
 
 
@@ -113,13 +108,13 @@ def train_worker(stage: Stage, resume: bool | str = False,
     runtime.prepare_cpu_threads()
     cfg = stage.cfg
     r = _join(cfg)
-    latest, state = _broadcast(resume_state(cfg.train.output_dir, resume, stage.identity())
-                               if r.rank == 0 else (None, None))
-    plan = state["plan"] if state else _broadcast(stage.plan() if r.rank == 0 else None)
+    latest, state = broadcast_object(resume_state(cfg.train.output_dir, resume, stage.identity())
+                                     if r.rank == 0 else (None, None), r.device)
+    plan = state["plan"] if state else broadcast_object(stage.plan() if r.rank == 0 else None, r.device)
     steps = state["total_steps"] if state and cfg.train.max_steps is None else total_steps(cfg.train,
                                                                                              plan["num_samples"])
     vlm = stage.build(r.dtype)
-    vlm.model.to(r.device)
+    move_to(vlm.model, r.device)
     engine = _engine(stage, vlm, steps, r, deepspeed_json)
     start = 0
     if latest is not None:
@@ -142,6 +137,6 @@ def train_worker(stage: Stage, resume: bool | str = False,
     exported = stage.finish(engine, vlm, r.rank)
     if log is not None:
         log.close()
-    dist.barrier()
+    barrier(r.device)
     return {"steps": steps, "start_step": start, "last": last, "exported": exported,
             "output_dir": cfg.train.output_dir, "config": config_dict(cfg)}

@@ -36,9 +36,13 @@ class PatchAlignedVLM(nn.Module):
                  drop_cls: bool = True, image_mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073),
                  image_std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711), train_llm: bool = False):
         super().__init__()
-        # The processor's normalisation, applied here to uint8 batches (see trainer.data.collate).
-        self.register_buffer("image_mean", torch.tensor(image_mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32), persistent=False)
+        # The processor's normalisation, applied here to uint8 batches (see trainer.data.collate); made on the
+        # towers' device, so a VLM assembled from towers already on a GPU has no CPU buffer left behind.
+        device = next(vision.parameters()).device
+        self.register_buffer("image_mean", torch.tensor(image_mean, dtype=torch.float32, device=device),
+                             persistent=False)
+        self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32, device=device),
+                             persistent=False)
         self.vision, self.projector, self.llm = vision, projector, llm
         self.select_layer, self.drop_cls = select_layer, drop_cls
         self.vision.requires_grad_(False)
