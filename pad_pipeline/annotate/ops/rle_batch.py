@@ -10,8 +10,9 @@ run lengths and compressed by pycocotools (`frPyObjects`, the same C code `pycoc
 uses), so the strings are byte-identical to `pycocotools.mask.encode` of each mask. Areas come from the
 runs (the sum of the odd runs), so empty masks are known without another device read.
 
-Host syncs per call: 2 (the `nonzero`, whose size the host must learn, and the one `.cpu()`), whatever
-the number of images and masks.
+Host syncs per call: 2 (the `nonzero`, whose size the host must learn, and the one copy), whatever
+the number of images and masks. `start_encode` (device pass, copy under way) and `finish_encode` (host
+strings) split the work, so the annotator can finish one batch on the host while the next one runs.
 """
 
 from __future__ import annotations
@@ -76,27 +77,60 @@ def compress(counts: list[list[int]], sizes: Sequence[tuple[int, int]]) -> list[
     return [r["counts"].decode("ascii") for r in rles]
 
 
-def encode_batch(masks: Sequence[torch.Tensor], extras: torch.Tensor | None = None) -> EncodedMasks:
-    """RLE strings and areas of every mask of every image in `masks` ((N_i, H_i, W_i) each, one device).
+@dataclass
+class CopiedBoundaries:
+    """A batch's run boundaries and extras on their way to the host (`start_encode`); `finish_encode`
+    turns them into strings. On CUDA the copy lands in pinned memory without blocking; `ready` marks it."""
 
-    `extras` (total masks, k) float rows (boxes, scores) ride along in the same device-to-host copy and
-    come back as float64 (exact for float32 inputs)."""
+    host: torch.Tensor
+    ready: torch.cuda.Event | None
+    offsets: list[int]
+    sizes: list[tuple[int, int]]
+    per_image: list[int]
+    k: int
+
+
+def start_encode(masks: Sequence[torch.Tensor], extras: torch.Tensor | None = None) -> CopiedBoundaries:
+    """The device part of `encode_batch`: the run-length pass and the one device-to-host copy."""
     positions, offsets = batch_run_boundaries(masks)
     n_masks = len(offsets) - 1
     k = 0 if extras is None else int(extras.shape[1])
     packed = positions.double()
     if extras is not None and n_masks:
         packed = torch.cat([extras.to(positions.device).double().flatten(), packed])
-    host = packed.cpu().numpy()
-    extra_rows = host[:n_masks * k].reshape(n_masks, k) if k else np.zeros((n_masks, 0))
-    counts = counts_from_positions(host[n_masks * k:].astype(np.int64), offsets)
+    ready = None
+    if packed.is_cuda:
+        host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+        host.copy_(packed, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+    else:
+        host = packed.cpu()
     sizes = [(int(m.shape[1]), int(m.shape[2])) for m in masks for _ in range(int(m.shape[0]))]
-    strings = compress(counts, sizes)
+    return CopiedBoundaries(host, ready, offsets, sizes, [int(m.shape[0]) for m in masks], k)
+
+
+def finish_encode(copied: CopiedBoundaries) -> EncodedMasks:
+    """The host part of `encode_batch`: run lengths, compressed strings and areas, per image."""
+    if copied.ready is not None:
+        copied.ready.synchronize()
+    host = copied.host.numpy()
+    n_masks, k = len(copied.offsets) - 1, copied.k
+    extra_rows = host[:n_masks * k].reshape(n_masks, k) if k else np.zeros((n_masks, 0))
+    counts = counts_from_positions(host[n_masks * k:].astype(np.int64), copied.offsets)
+    strings = compress(counts, copied.sizes)
     areas = [int(sum(c[1::2])) for c in counts]
     per_strings, per_areas, start = [], [], 0
-    for m in masks:
-        n = int(m.shape[0])
+    for n in copied.per_image:
         per_strings.append(strings[start:start + n])
         per_areas.append(areas[start:start + n])
         start += n
     return EncodedMasks(per_strings, per_areas, extra_rows)
+
+
+def encode_batch(masks: Sequence[torch.Tensor], extras: torch.Tensor | None = None) -> EncodedMasks:
+    """RLE strings and areas of every mask of every image in `masks` ((N_i, H_i, W_i) each, one device).
+
+    `extras` (total masks, k) float rows (boxes, scores) ride along in the same device-to-host copy and
+    come back as float64 (exact for float32 inputs)."""
+    return finish_encode(start_encode(masks, extras))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pad_pipeline.annotate.models.base import Detections, MaskResult
-from pad_pipeline.annotate.ops.rle_batch import encode_batch
+from pad_pipeline.annotate.ops.rle_batch import CopiedBoundaries, finish_encode, start_encode
 from pad_pipeline.annotate.stages.base import Batch
 
 LabelList = list[dict[str, Any]]
@@ -40,7 +40,12 @@ def _records(labels: list[str], strings: list[str], areas: list[int], extras: np
 
 def batch_labels(detections: Sequence[Detections], masks: Sequence[MaskResult]) -> list[tuple[LabelList, int]]:
     """Per image: its label records, best box score first, and the number of empty masks dropped."""
-    encoded = encode_batch([m.masks for m in masks], _extras(detections, masks))
+    return finish_labels(detections, start_encode([m.masks for m in masks], _extras(detections, masks)))
+
+
+def finish_labels(detections: Sequence[Detections], copied: CopiedBoundaries) -> list[tuple[LabelList, int]]:
+    """The host half of `batch_labels` (strings and records), once the copy `start_encode` began is done."""
+    encoded = finish_encode(copied)
     results, start = [], 0
     for d, strings, areas in zip(detections, encoded.strings, encoded.areas, strict=True):
         rows = encoded.extras[start:start + len(d)]
@@ -63,7 +68,16 @@ class EncodeStage:
         pass
 
     def __call__(self, batch: Batch) -> Batch:
-        results = batch_labels(batch["detections"], batch["masks"])
+        return self.finish(self.start(batch))
+
+    def start(self, batch: Batch) -> Batch:
+        """The device half: one run-length pass, the copy to the host under way (`encoded`)."""
+        return {**batch, "encoded": [start_encode([m.masks for m in batch["masks"]],
+                                                  _extras(batch["detections"], batch["masks"]))]}
+
+    def finish(self, batch: Batch) -> Batch:
+        """The host half: strings and label records (can run while the device works on the next batch)."""
+        results = finish_labels(batch["detections"], batch["encoded"][0])
         return {**batch, "labels": [r[0] for r in results], "empty_masks": [r[1] for r in results]}
 
     def provenance(self) -> dict[str, Any]:
