@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pad_pipeline.annotate.config import ModelsConfig
+from pad_pipeline.annotate.models import compiling
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.stages.base import Stage
 from pad_pipeline.annotate.stages.detect import DetectStage
@@ -70,6 +71,7 @@ class Annotator:
         if self.device.type == "cpu":
             prepare_cpu_threads()
         set_seed(self.models.seed)
+        compiling.MODE = self.models.compile_mode
         for stage in self.stages:
             stage.setup(self.device)
         return self

@@ -16,8 +16,8 @@ from typing import Any
 from pad_pipeline.core.errors import PadError
 
 CHAIN_OUTPUT_VERSION = 2
-# Fields that version 2 added to the config (left out when recomputing a version-1 hash).
-_ADDED_IN_2 = ("canvas_multiple",)
+# Fields that version 2 added to the hashed config (left out when recomputing a version-1 hash).
+_ADDED_IN_2 = ("models.detector.canvas_multiple", "models.weights_dtype")
 
 
 def versioned(hash_v1_style: str) -> str:
@@ -26,11 +26,16 @@ def versioned(hash_v1_style: str) -> str:
 
 
 def version_1_exclude(exclude: dict[str, Any]) -> dict[str, Any]:
-    """`exclude` of the config hash, plus the fields version 1 did not have."""
-    models = dict(exclude.get("models", {}))
-    detector = dict(models.get("detector", {}))
-    detector.update({name: True for name in _ADDED_IN_2})
-    return {**exclude, "models": {**models, "detector": detector}}
+    """`exclude` of the config hash (nested dicts of `True`), plus the fields version 1 did not have."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in exclude.items()}
+    for dotted in _ADDED_IN_2:
+        *parents, leaf = dotted.split(".")
+        node = out
+        for name in parents:
+            node[name] = dict(node.get(name) or {})
+            node = node[name]
+        node[leaf] = True
+    return out
 
 
 def refuse_old_chain(out: str, planned_hash: str, version_1_hash: str) -> None:

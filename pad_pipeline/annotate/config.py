@@ -113,6 +113,13 @@ class ModelsConfig(ConfigModel):
     seed: int = Field(0, description="seed of tiny-random weights")
     compile: bool = Field(False, description="torch.compile the image encoders (SAM, SAM 2, RAM's Swin): "
                                              "a CUDA speed knob, equal output up to float rounding")
+    compile_detector: bool = Field(False, description="also torch.compile Grounding DINO's Swin backbone (its "
+                                   "inputs are canvas buckets: a few static shapes); a speed knob, opt-in")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        "default", description="torch.compile mode of what `compile` compiles (reduce-overhead: CUDA graphs)")
+    weights_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="dtype the detector's and segmenter's weights are held in (bfloat16: no autocast, "
+                               "half the memory traffic; outputs change within tolerance, so it is in the hash)")
     tagger: TaggerConfig = Field(default_factory=TaggerConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     nms: NmsConfig = Field(default_factory=NmsConfig)

@@ -35,7 +35,7 @@ from pad_pipeline.dataset.source_index import SourceFile
 from pad_pipeline.dataset.writer import write_plan
 
 # Fields under `models` that change speed, not the output; outside the hash and the changed-field list.
-SPEED_KNOBS = ("models.detector.text_cache_size", "models.compile")
+SPEED_KNOBS = ("models.detector.text_cache_size", "models.compile", "models.compile_detector", "models.compile_mode")
 
 
 def annotation_config_hash(cfg: AnnotateConfig) -> str:
@@ -46,8 +46,9 @@ def annotation_config_hash(cfg: AnnotateConfig) -> str:
     return chain_version.versioned(config_hash(cfg, exclude=_HASH_EXCLUDE))  # type: ignore[arg-type]
 
 
-_HASH_EXCLUDE = {"runner": True, "publish": True, "output": {"path"},
-                 "models": {"detector": {"text_cache_size": True}, "compile": True}}
+_HASH_EXCLUDE = {"runner": True, "publish": True, "output": {"path": True},
+                 "models": {"detector": {"text_cache_size": True}, "compile": True, "compile_detector": True,
+                            "compile_mode": True}}
 
 
 def source_fingerprint(kind: str, items: list[SourceItem], ranges: bool = True) -> str:

@@ -25,10 +25,11 @@ from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProc
 from pad_pipeline.annotate.config import DetectorConfig, ModelsConfig
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import Detections, images_to_device
+from pad_pipeline.annotate.models.compiling import compile_encoder
 from pad_pipeline.annotate.models.detect_batching import Pair, PassInputs, assemble_pass, group_by_shape, pair_shape
 from pad_pipeline.annotate.models.detect_outputs import assign_rows, collect_detections, token_tag_row
 from pad_pipeline.annotate.models.grounding_text import PromptChunk, chunk_tags
-from pad_pipeline.annotate.models.hf_loading import autocast, load_text_image_model, provenance
+from pad_pipeline.annotate.models.hf_loading import autocast, hold_weights, load_text_image_model, provenance
 from pad_pipeline.annotate.models.row_attention import make_fusion_rowwise
 from pad_pipeline.annotate.models.text_cache import CachingTextBackbone
 from pad_pipeline.annotate.models.tiny import tiny_grounding_dino
@@ -54,9 +55,11 @@ class GroundingDinoDetector:
 
     def __init__(self, model: GroundingDinoForObjectDetection, tokenizer: Any,
                  processor: GroundingDinoImageProcessor, cfg: DetectorConfig, device: torch.device,
-                 dtype: str, revision: str | None):
+                 dtype: str, revision: str | None, weights_dtype: str = "float32", compiled: bool = False):
         # PreTrainedModel.to is @wraps(nn.Module.to): its stub takes the device for `self`
-        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        self.model = hold_weights(model.to(device), weights_dtype).eval()  # type: ignore[arg-type]
+        if compiled:  # models.compile_detector: the Swin backbone sees a few canvas buckets only
+            compile_encoder(self.model.model.backbone)
         make_fusion_rowwise(self.model)  # its batch-wide softmax stabiliser would couple the rows
         self.text_encoder = CachingTextBackbone(self.model.model.text_backbone, cfg.text_cache_size)
         self.model.model.text_backbone = self.text_encoder
@@ -147,4 +150,5 @@ def build_grounding_dino(cfg: DetectorConfig, models: ModelsConfig, device: torc
         model, tokenizer, processor, revision = load_text_image_model(
             GroundingDinoForObjectDetection, GroundingDinoImageProcessor, cfg.checkpoint, cfg.revision,
             "models.detector.checkpoint")
-    return GroundingDinoDetector(model, tokenizer, processor, cfg, device, models.dtype, revision)
+    return GroundingDinoDetector(model, tokenizer, processor, cfg, device, models.dtype, revision,
+                                 models.weights_dtype, models.compile_detector)

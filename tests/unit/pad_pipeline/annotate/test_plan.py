@@ -107,7 +107,8 @@ def test_a_build_planned_by_the_old_chain_is_refused_in_one_line(tmp_path):
     cfg = _cfg(src)
     _commit_first_shard(cfg, out)
     v1 = config_hash(cfg, exclude={"runner": True, "publish": True, "output": {"path"},
-                                   "models": {"detector": {"text_cache_size", "canvas_multiple"}, "compile": True}})
+                                   "models": {"detector": {"text_cache_size", "canvas_multiple"}, "compile": True,
+                                              "compile_detector": True, "compile_mode": True, "weights_dtype": True}})
     plan_file = tmp_path / "out" / "plan.json"
     data = json.loads(plan_file.read_text())
     assert data["config_hash"] != v1  # the version is part of today's hash

@@ -217,3 +217,15 @@ def test_local_checkpoint_goes_through_from_pretrained_with_revision(tmp_path, m
     torch.testing.assert_close(a.scores, b.scores)
     assert a.labels == b.labels
     assert loaded.provenance() == {"name": "grounding_dino", "checkpoint": str(tmp_path), "revision": "v1.0"}
+
+
+def test_bfloat16_weights_are_held_and_the_detector_still_runs():
+    """`models.weights_dtype: bfloat16` (a configurable GPU path, exercised here on the CPU): the weights are
+    bf16, no autocast is needed, and the outputs are float32 boxes inside the image, one tag each."""
+    det = build_grounding_dino(ALL_BOXES, ModelsConfig(seed=0, weights_dtype="bfloat16"), CPU)
+    assert {p.dtype for p in det.model.parameters()} == {torch.bfloat16}
+    ims, tags = images((48, 64), (90, 30)), [["dog", "cat"], ["tree"]]
+    for d, im, t in zip(det.detect(ims, tags), ims, tags, strict=True):
+        assert d.boxes.dtype == torch.float32 and len(d) == det.model.config.num_queries
+        assert torch.isfinite(d.scores).all() and set(d.labels) <= set(t)
+        assert (d.boxes[:, 0::2] <= im.shape[1]).all() and (d.boxes[:, 1::2] <= im.shape[0]).all()
