@@ -9,7 +9,8 @@ measure what a GPU profile would show without a GPU:
          this is an upper bound of kernel launches).
   syncs  ops after which the host holds a value read from the device: `aten._local_scalar_dense`
          (`.item()`, `bool(t)`, `int(t)`), data-dependent output sizes (`nonzero`, `masked_select`,
-         `unique`, boolean-mask indexing, `repeat_interleave` without an output size), and, seen through
+         `unique`, boolean-mask indexing, `repeat_interleave` without an output size, torchvision's
+         `nms`), and, seen through
          a `TorchFunctionMode`, `.tolist()` and `.cpu()` of a tensor (free on the CPU, a device-to-host
          copy on a GPU). `.numpy()` is not counted (it needs a host tensor: the `.cpu()` before it is),
          nor is `.to(device)` (on the CPU it cannot tell a host read from an upload; PAD reads back with
@@ -33,6 +34,12 @@ aten = torch.ops.aten
 _DATA_DEPENDENT = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default,
                    aten.repeat_interleave.Tensor, aten._unique2.default, aten.unique_consecutive.default,
                    aten.unique_dim.default}
+try:  # torchvision's NMS: its output size depends on the data (its CUDA kernel copies a mask to the host)
+    import torchvision  # noqa: F401  (registers torch.ops.torchvision)
+
+    _DATA_DEPENDENT.add(torch.ops.torchvision.nms.default)
+except (ImportError, AttributeError):  # pragma: no cover - torchvision is a PAD dependency
+    pass
 _HOST_READS = {"tolist", "cpu"}
 
 

@@ -1,9 +1,9 @@
-"""NMS stage: class-agnostic non-maximum suppression of each image's detections, the batch at once.
+"""NMS stage: class-agnostic non-maximum suppression of each image's detections, the batch in one call.
 
-`ops.batched_nms.greedy_nms` keeps, per image, what `torchvision.ops.nms` keeps (best score first, at
-most `max_boxes`), for every image of the batch in one device pass. Host syncs per batch: 2 (the kept
-entries' `nonzero` and one copy of their indices, to carry the tags), whatever the number of images and
-boxes; a batch without any box needs none.
+`ops.batched_nms` runs every image of the batch through one `torchvision.ops.nms` call (images moved
+apart exactly, so each keeps what it would keep alone), best score first, at most `max_boxes` per image.
+Host syncs per batch: 2 (torchvision's own, and one copy of the kept indices), whatever the number of
+images and boxes; a batch without any box needs none.
 """
 
 from __future__ import annotations
@@ -14,27 +14,20 @@ import torch
 
 from pad_pipeline.annotate.config import NmsConfig
 from pad_pipeline.annotate.models.base import Detections
-from pad_pipeline.annotate.ops.batched_nms import greedy_nms, kept_entries, pad_batch
+from pad_pipeline.annotate.ops.batched_nms import batched_class_agnostic_nms
+from pad_pipeline.annotate.ops.transfer import to_device
 from pad_pipeline.annotate.stages.base import Batch
 
 
 def batch_nms(detections: list[Detections], iou_threshold: float, max_boxes: int | None) -> list[Detections]:
     """Each image's detections after class-agnostic NMS, best score first."""
-    width = max((len(d) for d in detections), default=0)
-    if width == 0:
-        return detections
-    boxes, scores, valid = pad_batch([d.boxes for d in detections], [d.scores for d in detections], width)
-    order, keep = greedy_nms(boxes, scores, valid, iou_threshold, max_boxes)
-    image, index = kept_entries(order, keep)
-    host = torch.stack([image, index]).cpu().numpy()
-    counts = [0] * len(detections)
-    labels: list[list[str]] = [[] for _ in detections]
-    for b, i in zip(host[0].tolist(), host[1].tolist(), strict=True):
-        counts[b] += 1
-        labels[b].append(detections[b].labels[i])
-    kept_boxes, kept_scores = boxes[image, index], scores[image, index]
-    return [Detections(bx, sc, lab) for bx, sc, lab in zip(kept_boxes.split(counts), kept_scores.split(counts),
-                                                            labels, strict=True)]
+    kept = batched_class_agnostic_nms([d.boxes for d in detections], [d.scores for d in detections], iou_threshold,
+                                      max_boxes)
+    out = []
+    for d, idx in zip(detections, kept, strict=True):
+        pick = to_device(torch.tensor(idx, dtype=torch.long), d.boxes.device)
+        out.append(Detections(d.boxes[pick], d.scores[pick], [d.labels[i] for i in idx]))
+    return out
 
 
 class NmsStage:
