@@ -15,16 +15,20 @@ configs (bench/real_configs.py; nothing is downloaded), fed uint8 images of LLaV
   compile   `models.compile: true` (SAM's / SAM 2's image encoder and RAM's Swin compiled), with the time the
             compilation took and how many records equal the uncompiled run's.
   train     a stage-1 step of the 7B setting (CLIP ViT-L/14-336, Vicuna-7B-shaped Llama, mlp2x_gelu, bf16,
-            gradient checkpointing, micro-batch 16, patch loss on) and a stage-2 step where this checkout has
-            stage 2: samples/s, tokens/s, MFU (bench/gpu_train.py).
+            gradient checkpointing, micro-batch 16, patch loss on) and a stage-2 step: samples/s, tokens/s, MFU,
+            first with a plain torch AdamW (bench/gpu_train.py), then through PAD's own `TrainingEngine`
+            (DeepSpeed ZeRO-2 for stage 1, ZeRO-3 for stage 2; `torch_adam` as shipped, and DeepSpeed's fused
+            Adam for stage 1 on CUDA), then `pad pretrain` -> `pad sft` on the demo manifests with the HF export
+            generating on the device (bench/gpu_engine.py).
 
 It imports nothing the GPU image lacks but the wheels `bench/gpu_wheels.sh` puts in `.whl/` (pydantic,
-pycocotools: bench/gpu_env.py), and never Ray, DeepSpeed or webdataset. Each section has a cap and the run a
-deadline (`--budget-s`, default 460 s: one run fits in 10 minutes with start-up); elapsed time is printed per
-section. `--smoke` runs every section on the CPU at tiny sizes (PAD's tiny-random twins; compile through
-Dynamo's eager backend) in well under a minute: the test suite runs it so this script never rots.
+pycocotools, DeepSpeed built with DS_BUILD_OPS=0, hjson: bench/gpu_env.py), and never Ray or webdataset. Each
+section has a cap and the run a deadline (`--budget-s`, default 460 s: one run fits in 10 minutes with
+start-up); elapsed time is printed per section. `--smoke` runs every section on the CPU at tiny sizes (PAD's
+tiny-random twins; compile through Dynamo's eager backend) in well under a minute: the test suite runs it so this
+script never rots.
 
-Usage: python bench/gpu.py [--out gpu.json] [--budget-s 460] [--smoke]
+Usage: python bench/gpu.py [--out gpu.json] [--budget-s 460] [--smoke] [--only train,paper]
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--budget-s", type=float, default=None, help="deadline of the whole run (default 460, smoke 240)")
     ap.add_argument("--smoke", action="store_true", help="every section at tiny sizes on the CPU")
     ap.add_argument("--device", default=None, help="default: cuda, or cpu with --smoke")
+    ap.add_argument("--only", default=None, help="comma-separated section name prefixes (e.g. 'peak,train')")
     return ap.parse_args(argv)
 
 
@@ -68,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget(args.budget_s or plan.budget_s)
     run = Run(plan, device, budget)
     started = time.time()
+    prefixes = tuple(p.strip() for p in args.only.split(",")) if args.only else ("",)
     for name, cap, fn in run.sections():
+        if not name.startswith(prefixes):
+            continue
         try:
             with budget.section(name, cap):
                 fn()

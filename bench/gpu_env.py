@@ -1,11 +1,12 @@
 """What bench/gpu.py needs before it imports PAD: carried wheels on sys.path, and a budget per section.
 
-The GPU image has torch, transformers, numpy, pillow, pyyaml, fsspec, pyarrow, safetensors, tokenizers,
-scipy and matplotlib, but not pydantic (PAD's config classes) or pycocotools (PAD's RLE codec), and no
-package index. `bench/gpu_wheels.sh` downloads their cp312 manylinux x86-64 wheels into `.whl/` (ignored by
-git; a few MiB). `add_carried_wheels()` unpacks them into a temporary folder and puts it first on sys.path,
-only when one of `NEEDED` cannot be imported (so a development venv is left as it is). It imports
-nothing heavy: it runs before torch, so a carried typing_extensions is the one everything imports.
+The GPU image has torch, transformers, numpy, pillow, pyyaml, fsspec, pyarrow, safetensors, tokenizers, scipy
+and matplotlib, but not pydantic (PAD's config classes), pycocotools (PAD's RLE codec) or DeepSpeed and hjson
+(PAD's training engine), and no package index. `bench/gpu_wheels.sh` downloads their cp312 manylinux x86-64
+wheels into `.whl/` (ignored by git; a few MiB). `add_carried_wheels()` unpacks them into a temporary folder
+and puts it first on sys.path, only when one of `NEEDED` cannot be imported (so a development venv is left as
+it is). It imports nothing heavy: it runs before torch, so a carried typing_extensions is the one everything
+imports.
 
 `Budget` gives each section a cap (SIGALRM raises `SectionTimeout` inside it) and the whole run a deadline,
 and records the seconds each section took.
@@ -27,9 +28,9 @@ from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 WHEELS = REPO / ".whl"
-NEEDED = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "pycocotools")
+NEEDED = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "pycocotools", "deepspeed", "hjson")
 # Never imported on the bench's path (absent from the GPU image, not carried).
-ABSENT = ("ray", "deepspeed", "webdataset")
+ABSENT = ("ray", "webdataset")
 
 
 def missing_modules(names: tuple[str, ...] | None = None) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import torch
 from flop_count import Env, count_call
+from gpu_engine import EngineRun, end_to_end, time_engine_steps
 from gpu_models import (
     ChainParts,
     build_parts,
@@ -27,6 +28,7 @@ from gpu_models import (
 )
 from gpu_peer import PeerLoop
 from gpu_report import Row
+from gpu_train import StepResult
 
 from pad_pipeline.annotate.models import compiling
 from pad_pipeline.annotate.results import ImageAnnotation
@@ -50,6 +52,7 @@ class Plan:
     warm_batch: bool                  # a full untimed batch before each timed PAD run
     count_images: int                 # images whose FLOPs are counted (the first of the timed ones)
     sft_text_tokens: int              # text tokens of a stage-2 sample (plus 576 image tokens)
+    e2e_steps: int                    # steps of each stage in the end-to-end section
     caps: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -57,16 +60,18 @@ class Plan:
         return cls(smoke=False, budget_s=460.0, matmul_n=8192, images=64,
                    batches={"paper": [8, 16, 32], "fast": [16, 32], "fast-L": [32]}, peer_images=16,
                    compile_batch=16, train_micro_batch=16, train_steps=3, warm_batch=True, count_images=16,
-                   sft_text_tokens=512, caps={"peak": 20, "build": 60, "pad": 60, "flops": 45, "peer": 45,
-                                              "train": 100, "compile": 150})
+                   sft_text_tokens=512, e2e_steps=6,
+                   caps={"peak": 20, "build": 60, "pad": 60, "flops": 45, "peer": 45, "train": 100, "engine": 120,
+                         "e2e": 120, "compile": 150})
 
     @classmethod
     def for_smoke(cls) -> "Plan":
         # fast-L is the fast chain with a larger SAM 2 (the same code); at tiny sizes it would repeat it.
         return cls(smoke=True, budget_s=240.0, matmul_n=256, images=2, batches={"paper": [1, 2], "fast": [1]},
                    peer_images=1, compile_batch=1, train_micro_batch=2, train_steps=1, warm_batch=False,
-                   count_images=1, sft_text_tokens=32,
-                   caps={k: 60 for k in ("peak", "build", "pad", "flops", "peer", "train", "compile")})
+                   count_images=1, sft_text_tokens=32, e2e_steps=2,
+                   caps={k: 60 for k in ("peak", "build", "pad", "flops", "peer", "train", "engine", "e2e",
+                                         "compile")})
 
 
 class Run:
@@ -81,6 +86,7 @@ class Run:
         self.eager: dict[tuple[str, int], list[ImageAnnotation]] = {}
         self.peak_tflops: float | None = None
         self.flops_per_image: dict[str, float] = {}
+        self.train_flops: dict[int, float] = {}  # model FLOPs of one training step, per stage
         self.images = workload_images(plan.images, plan.smoke)
         self.warm = workload_images(max(max(b) for b in plan.batches.values()), plan.smoke, seed=1)
         if plan.smoke:
@@ -92,10 +98,15 @@ class Run:
         for chain in ("paper", "fast"):
             yield f"{chain}: build", c["build"], lambda chain=chain: self.build(chain)
             yield f"{chain}: PAD", c["pad"], lambda chain=chain: self.pad(chain)
+            yield f"{chain}: costs", c.get("costs", c["pad"]), lambda chain=chain: self.costs(chain)
             yield f"{chain}: FLOPs", c["flops"], lambda chain=chain: self.count(chain)
             yield f"{chain}: peer", c["peer"], lambda chain=chain: self.peer(chain)
         yield "train: stage 1", c["train"], lambda: self.train(1)
         yield "train: stage 2", c["train"], lambda: self.train(2)
+        yield "train: engine stage 1", c["engine"], lambda: self.engine(EngineRun(1))
+        yield "train: engine stage 2", c["engine"], lambda: self.engine(EngineRun(2))
+        yield "train: engine fused Adam", c["engine"], lambda: self.engine(EngineRun(1, torch_adam=False))
+        yield "train: end to end", c["e2e"], self.end_to_end
         for chain in ("paper", "fast"):
             yield f"{chain}: compile", c["compile"], lambda chain=chain: self.compiled(chain)
         if "fast-L" in self.plan.batches:
@@ -183,6 +194,16 @@ class Run:
             self.pad_rows[chain].append(row)
             self.rows.append(row)
 
+    def costs(self, chain: str) -> None:
+        """Issue 20's rows (bench/gpu_annotate.py): records across batch sizes, syncs and launches per stage,
+        GPU busy fraction, GPU-hours of a 558K build."""
+        from gpu_annotate import build_hours, gpu_busy, records_equal, stage_costs
+
+        parts, batch = self._parts(chain), max(self.plan.batches[chain])
+        self.rows += [records_equal(self.eager, chain), stage_costs(parts, self.images, batch, self.device),
+                      gpu_busy(parts, self.images, batch, self.device),
+                      build_hours(self.pad_rows.get(chain, []), chain, self.device)]
+
     def count(self, chain: str) -> None:
         """FLOPs of the timed work, per stage (calls of 4 images, so math-backend attention stays small)."""
         parts = self._parts(chain)
@@ -262,10 +283,41 @@ class Run:
         finally:
             del vlm, vision, llm
             free()
-        tflops = res.flops_per_step / res.step_s / 1e12
+        self.train_flops[stage] = res.flops_per_step
         what = "projector; caption + patch loss" if stage == 1 else "projector + LLM; LM loss"
-        self.rows.append(Row("train", f"stage {stage} step ({what})", res.micro_batch, res.samples_per_s,
-                             "samples/s", peak_gib=res.peak_gib, tflops=tflops,
-                             pct_peak=100 * tflops / self.peak_tflops if self.peak_tflops else None,
-                             note=f"{res.tokens_per_s:.0f} tokens/s ({res.tokens_per_sample} per sample); "
-                                  f"{res.step_s * 1000:.0f} ms/step; AdamW, bf16, checkpointing on"))
+        self.rows.append(self._train_row(f"stage {stage} step ({what})", res, "plain torch AdamW"))
+
+    def _train_row(self, run: str, res: StepResult, how: str) -> Row:
+        tflops = res.flops_per_step / res.step_s / 1e12 if res.flops_per_step else None
+        return Row("train", run, res.micro_batch, res.samples_per_s, "samples/s", peak_gib=res.peak_gib,
+                   tflops=tflops, pct_peak=100 * tflops / self.peak_tflops if tflops and self.peak_tflops else None,
+                   note=f"{res.tokens_per_s:.0f} tokens/s ({res.tokens_per_sample} per sample); "
+                        f"{res.step_s * 1000:.0f} ms/step; {how}, bf16 on CUDA, checkpointing on")
+
+    def engine(self, run: EngineRun) -> None:
+        """PAD's `TrainingEngine` (DeepSpeed ZeRO-2 for stage 1, ZeRO-3 for stage 2) on the same work."""
+        from gpu_train import assemble, build_towers, stage1_batch, stage2_batch
+
+        zero = {1: "ZeRO-2", 2: "ZeRO-3"}[run.stage]
+        adam = "DeepSpeed torch_adam" if run.torch_adam else "DeepSpeed fused Adam (JIT)"
+        title = f"stage {run.stage} engine step ({zero}, {adam})"
+        if not run.torch_adam and self.device.type != "cuda":
+            self.rows.append(Row("train", f"{title}: CUDA only, not run here"))
+            return
+        vision, llm = build_towers(self.device, self.plan.smoke)
+        vlm = assemble(vision, llm, train_llm=run.stage == 2)
+        make = stage1_batch if run.stage == 1 else functools.partial(stage2_batch, text=self.plan.sft_text_tokens)
+        try:
+            res = time_engine_steps(vlm, make, run, self.plan.train_micro_batch, self.plan.train_steps,
+                                    self.device, self.train_flops.get(run.stage, 0.0))
+        finally:
+            del vlm, vision, llm
+            free()
+        self.rows.append(self._train_row(title, res, "PAD's TrainingEngine"))
+
+    def end_to_end(self) -> None:
+        """`pad pretrain` -> `pad sft` on the demo manifests -> the HF export generating on the device."""
+        got = end_to_end(self.device, steps=self.plan.e2e_steps)
+        parts = ", ".join(f"{k} {v:.1f} s" for k, v in got["seconds"].items())
+        self.rows.append(Row("train", "pad pretrain -> pad sft -> export-hf generate (demo, tiny)",
+                             note=f"{parts}; export logits on {got['device']}"))

@@ -24,11 +24,11 @@ from flop_count import Env, count_call
 from real_configs import clip_vit_large_336_config, vicuna_7b_config
 from transformers import CLIPVisionModel, LlamaForCausalLM
 
-from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from trainer.data.collate import PatchCollator
-from trainer.data.patch_sample import PatchSample
-from trainer.losses import total_loss
+from trainer.data.patches.sample import PatchSample
 from trainer.models import tiny as trainer_tiny
+from trainer.models.losses import total_loss
 from trainer.models.projectors import build_projector
 from trainer.models.vlm import PatchAlignedVLM
 
@@ -96,7 +96,7 @@ def stage1_batch(vlm: PatchAlignedVLM, n: int, seed: int = 0) -> dict[str, Any]:
 
 
 def stage2_batch(vlm: PatchAlignedVLM, n: int, text: int = SFT_TEXT_TOKENS, seed: int = 0) -> dict[str, Any]:
-    sft_sample = importlib.import_module("trainer.data.sft_sample").SftSample
+    sft_sample = importlib.import_module("trainer.data.chat.sample").SftSample
     collator = importlib.import_module("trainer.data.collate").SftCollator
     g = torch.Generator().manual_seed(seed)
     size, grid = vlm.vision.config.image_size, vlm.vision.config.image_size // vlm.vision.config.patch_size
@@ -116,22 +116,23 @@ def stage2_batch(vlm: PatchAlignedVLM, n: int, text: int = SFT_TEXT_TOKENS, seed
 def stage2_available() -> bool:
     """Stage 2 (`pad sft`): its collator and sample type, and a VLM whose LLM can be trained."""
     try:
-        importlib.import_module("trainer.data.sft_sample").SftSample  # noqa: B018
+        importlib.import_module("trainer.data.chat.sample").SftSample  # noqa: B018
         importlib.import_module("trainer.data.collate").SftCollator  # noqa: B018
     except (ImportError, AttributeError):
         return False
     return "train_llm" in inspect.signature(PatchAlignedVLM).parameters
 
 
-def _on(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def on_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def _loss(vlm: PatchAlignedVLM, batch: dict[str, Any], stage: int) -> torch.Tensor:
+def stage_loss(forward: Callable[..., dict[str, torch.Tensor]], batch: dict[str, Any], stage: int) -> torch.Tensor:
+    """The stage's training loss through `forward` (the VLM itself, or a training engine's forward)."""
     if stage == 1:
-        out = vlm(batch)
+        out = forward(batch)
         return total_loss(out["caption_loss"], out["patch_loss"], beta=2.5)
-    return vlm(batch, with_patch_loss=False)["caption_loss"]
+    return forward(batch, with_patch_loss=False)["caption_loss"]
 
 
 def time_steps(vlm: PatchAlignedVLM, make_batch: Callable[..., dict[str, Any]], stage: int, micro_batch: int,
@@ -139,15 +140,15 @@ def time_steps(vlm: PatchAlignedVLM, make_batch: Callable[..., dict[str, Any]], 
     """`steps` timed optimizer steps after one warm-up, and the model FLOPs of one step."""
     params = [p for p in vlm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5, fused=device.type == "cuda")
-    batch = _on(make_batch(vlm, micro_batch), device)
+    batch = on_device(make_batch(vlm, micro_batch), device)
 
     def step(b: dict[str, Any]) -> None:
-        _loss(vlm, b, stage).backward()
+        stage_loss(vlm, b, stage).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
     set_checkpointing(vlm.llm, False)
-    one = _on(make_batch(vlm, 1), device)
+    one = on_device(make_batch(vlm, 1), device)
     flops = count_call(lambda: step(one), [], Env(real=True, device=device), grad=True) * micro_batch
     set_checkpointing(vlm.llm, True)
     step(batch)  # warm-up

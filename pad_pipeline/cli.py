@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest")
     p.add_argument("--out", help="output folder or fsspec URL (default: output.path of the manifest)")
     p.add_argument("--shards", help="only these planned shards, e.g. 0,3-5")
-    p.add_argument("--redo", help="rebuild these committed shards (e.g. the damaged ones `pad verify` names)")
+    p.add_argument("--redo", help="rebuild these committed shards (e.g. the damaged ones `pad verify` names); "
+                                  "`all`: every shard (also of a build whose plan.json is gone)")
     p.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)")
     _add_set(p)
 
@@ -190,13 +191,13 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from trainer.pretrain import run
+    from trainer.training.driver import run_pretrain
 
-    return run(args.manifest, args.overrides, resume=args.resume)
+    return run_pretrain(args.manifest, args.overrides, resume=args.resume)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from trainer.export_run import run_export
+    from trainer.export.write import run_export
 
     out, step = run_export(args.run, args.fmt, checkpoint=args.checkpoint, out=args.out, dtype=args.dtype)
     print(f"pad export: {args.fmt} export of {step} written to {out}", file=sys.stderr)
@@ -204,9 +205,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _sft(args: argparse.Namespace) -> int:
-    from trainer.sft import run
+    from trainer.training.driver import run_sft
 
-    return run(args.manifest, args.overrides, resume=args.resume, check_only=args.check)
+    return run_sft(args.manifest, args.overrides, resume=args.resume, check_only=args.check)
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -19,9 +19,11 @@ from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.intake import IntakeFailure, decode_image
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.sources import fetch_bytes
+from pad_pipeline.annotate.sources.base import InputRefused
+from pad_pipeline.annotate.sources.guard import refusals
 from pad_pipeline.dataset.reader import read_shard_inputs
 from pad_pipeline.dataset.records import Label, Plan, PlannedInput, Sample, SampleRecord, ShardRecord
-from pad_pipeline.dataset.writer import write_shard
+from pad_pipeline.dataset.writer import plan_identity, write_shard
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class LazyDecoder:
     def _decode(self, inp: PlannedInput) -> np.ndarray | None:
         self.uses_left[inp.location] -= 1
         data = self.raw.get(inp.location) if self.uses_left[inp.location] else self.raw.pop(inp.location, None)
+        if isinstance(data, InputRefused):  # never read: a named failure, not a read error
+            self.failures.add(inp.image_id, data.reason)
+            return None
         if isinstance(data, Exception) or data is None:
             self.failures.add(inp.image_id, f"{READ_ERROR}: {type(data).__name__}: {data}"[:300])
             return None
@@ -103,6 +108,15 @@ class LazyDecoder:
                 batch = []
         if batch:
             yield batch
+
+
+def fetch_inputs(cfg: AnnotateConfig, inputs: list[PlannedInput]) -> dict[str, bytes | Exception]:
+    """The bytes of each input's location; inputs that must not be read (`sources.guard.refusals`) get an
+    `InputRefused` instead, and no file is read past `intake.max_bytes` + 1 bytes."""
+    refused = refusals(cfg.source, inputs)
+    raw = fetch_bytes((inp.location for inp in inputs if inp.location not in refused), cfg.intake.max_bytes)
+    raw.update({loc: InputRefused(reason) for loc, reason in refused.items()})
+    return raw
 
 
 def warm_up(cfg: AnnotateConfig) -> None:
@@ -134,7 +148,7 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
     """Annotate and commit shard `index` of `plan`; returns its record and the task's CPU seconds."""
     t_start, cpu_start = time.perf_counter(), time.process_time()
     inputs = read_shard_inputs(plan, index)
-    decoder = LazyDecoder(inputs, fetch_bytes(inp.location for inp in inputs), cfg)
+    decoder = LazyDecoder(inputs, fetch_inputs(cfg, inputs), cfg)
     t_fetched = time.perf_counter()
     annotations: list[ImageAnnotation] = []
     for batch_result in annotate_batches(decoder.batches(cfg.runner.batch_size)):
@@ -156,9 +170,7 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
         samples.append(Sample(inp.key, jpeg, sample_record(inp, size, ann)))
     reasons = Counter(r.split(":", 1)[0] for r in failures.reasons.values())
     record_info = {
-        "config_hash": plan.config_hash,
-        "source_fingerprint": plan.source_fingerprint,
-        "num_inputs": len(inputs),
+        **plan_identity(plan, index, inputs),  # what makes the record count for this plan only
         "empty_masks_dropped": empty_masks,
         "failure_counts": dict(sorted(reasons.items())),
         **(info or {}),

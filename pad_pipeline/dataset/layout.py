@@ -4,7 +4,8 @@
 OUT/plan.json                 frozen shard plan (`Plan`)
 OUT/plan/pad-NNNNNN.jsonl     the planned inputs of each shard (`PlannedInput` lines)
 OUT/source_index.json         sizes and stamps of the source files the plan was listed from (`SourceIndex`)
-OUT/config.yaml               the resolved manifest
+OUT/config.yaml               the resolved manifest (with the --out actually used)
+OUT/lease.json                the writer's lease while a `pad annotate` runs (`dataset.lease`)
 OUT/pad-NNNNNN.tar            WebDataset shard: <key>.jpg + <key>.json per sample
 OUT/pad-NNNNNN.parquet        per-shard index: every input image with its status
 OUT/pad-NNNNNN.json           shard record (`ShardRecord`), written last: the commit marker
@@ -26,6 +27,8 @@ PLAN_FILE = "plan.json"
 PLAN_INPUTS_DIR = "plan"
 SOURCE_INDEX_FILE = "source_index.json"
 CONFIG_FILE = "config.yaml"
+LEASE_FILE = "lease.json"
+BUILD_NAMES = (PLAN_FILE, PLAN_INPUTS_DIR, SOURCE_INDEX_FILE, CONFIG_FILE, LEASE_FILE)
 SHARD_GLOB = f"{SHARD_PREFIX}*"
 TAR_GLOB = f"{SHARD_PREFIX}*.tar"
 RECORD_GLOB = f"{SHARD_PREFIX}*.json"
@@ -71,6 +74,12 @@ def parse_shard_file(name: str) -> tuple[int, str] | None:
     return (int(m.group(1)), m.group(2)) if m else None
 
 
+def is_build_file(name: str) -> bool:
+    """Whether a top-level entry `name` of OUT is one a PAD build writes (also a temporary name of one)."""
+    name = re.sub(r"\.tmp-[0-9a-f]{8}$", "", name)
+    return name in BUILD_NAMES or parse_shard_file(name) is not None
+
+
 def shard_index(name: str, kind: str = "json") -> int | None:
     """The shard index of `name` when it is a shard file of `kind` (tar, parquet, json, error.json)."""
     parsed = parse_shard_file(name)
@@ -97,6 +106,10 @@ class BuildLayout:
     @property
     def config(self) -> str:
         return self.url(CONFIG_FILE)
+
+    @property
+    def lease(self) -> str:
+        return self.url(LEASE_FILE)
 
     def plan_inputs(self, index: int) -> str:
         return self.url(plan_inputs_name(index))

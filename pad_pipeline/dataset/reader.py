@@ -1,23 +1,40 @@
 """Reading a PAD build, and the one rule for "this shard is committed".
 
-A shard is committed when its record (`pad-NNNNNN.json`) exists, parses as a `ShardRecord`, and its tar
-exists with the size the record states (`pad verify` also checks the sha256 and decodes every mask).
-`scan_shards` applies that rule to every shard of a build with one listing of the folder; status,
-verify, the annotation driver, the trainer and the tools all go through it. `iter_committed_samples`
-is the Python reader for users; the trainer streams `committed_shard_urls` through webdataset.
+A shard is committed when its record (`pad-NNNNNN.json`) exists and parses as a `ShardRecord`, its tar and
+parquet index exist with the sizes the record states, and the record belongs to the build's plan: the
+same shard index, plan id, config hash and digest of the shard's planned input list as `plan.json`
+(`commit_problem`). A record of another plan (a lost `plan.json`, a second writer) is never read as
+data: its shard is `damaged`, `pad verify` names it and a rerun rebuilds it. `pad verify` also checks the
+sha256 of tar and index, that they agree with the record, and decodes every mask. `scan_shards` applies
+the rule to every shard of a build with one listing of the folder; status, verify, the annotation
+driver, the trainer and the tools all go through it. A folder without `plan.json` has no committed shard
+for any reader (a one-line error says so). `iter_committed_samples` is the Python reader for users; the
+trainer streams `committed_shard_urls` through webdataset; `read_index` reads a shard's parquet index.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
 from dataclasses import dataclass
 from typing import Iterator
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.dataset.layout import SHARD_GLOB, BuildLayout, parse_shard_file, record_name
+from pad_pipeline.core.ranges import format_ranges
+from pad_pipeline.dataset.layout import (
+    SHARD_GLOB,
+    BuildLayout,
+    index_name,
+    parse_shard_file,
+    record_name,
+    tar_name,
+)
 from pad_pipeline.dataset.records import Plan, PlannedInput, RecordError, Sample, SampleRecord, ShardRecord
 from pad_pipeline.dataset.source_index import SourceIndex
 
@@ -29,14 +46,40 @@ class ShardState:
     """What the files of one shard say: its state and, when it has a readable record, the record."""
 
     index: int
-    state: str  # committed | damaged (record unreadable or tar missing/wrong size) | failed | partial | pending
+    state: str  # committed | damaged (unreadable, files missing or wrong, another plan's) | failed | partial | pending
     record: ShardRecord | None = None
     problem: str = ""
 
 
-def is_committed(record: ShardRecord | None, tar_size: int | None) -> bool:
-    """THE commit rule: a readable record, and a tar of exactly the size it states."""
-    return record is not None and tar_size is not None and tar_size == record.bytes
+def plan_problem(record: ShardRecord, plan: Plan, index: int) -> str | None:
+    """Why `record` does not belong to shard `index` of `plan`, or None when it does."""
+    if record.shard != index:
+        return f"its record is shard {record.shard}'s"
+    if record.plan_id != plan.plan_id:
+        return f"it belongs to another plan (plan id {record.plan_id}, the build's is {plan.plan_id})"
+    if record.config_hash != plan.config_hash:
+        return f"it was made with another config (hash {record.config_hash}, the plan's is {plan.config_hash})"
+    if plan.shard_digests is not None and record.inputs_digest != plan.shard_digests[index]:
+        return "its inputs are not the ones the plan lists for it"
+    return None
+
+
+def commit_problem(record: ShardRecord, plan: Plan, index: int, sizes: dict[str, int]) -> str | None:
+    """THE commit rule: None when `record` commits shard `index` of `plan`, given the sizes of the build's
+    shard files (name -> bytes); else what is wrong."""
+    wrong = plan_problem(record, plan, index)
+    if wrong is not None:
+        return wrong
+    tar_size = sizes.get(tar_name(index))
+    if tar_size is None:
+        return "its tar is missing"
+    if tar_size != record.bytes:
+        return f"its tar has {tar_size} bytes, not {record.bytes}"
+    index_size = sizes.get(index_name(index))
+    if record.index_bytes is not None and index_size != record.index_bytes:
+        return ("its index is missing" if index_size is None
+                else f"its index has {index_size} bytes, not {record.index_bytes}")
+    return None
 
 
 def read_record(out: str, index: int) -> ShardRecord:
@@ -45,48 +88,68 @@ def read_record(out: str, index: int) -> ShardRecord:
     return ShardRecord.decode(data, record_name(index))
 
 
-def _shard_files(out: str) -> dict[int, set[str]]:
+def _shard_files(out: str) -> tuple[dict[int, set[str]], dict[str, int]]:
+    """(shard index -> kinds of files it has, file name -> size), from one listing of `out`."""
+    sizes = storage.list_sizes(out, SHARD_GLOB)
     files: dict[int, set[str]] = {}
-    for name in storage.list_names(out, SHARD_GLOB):
+    for name in sizes:
         parsed = parse_shard_file(name)
         if parsed:
             files.setdefault(parsed[0], set()).add(parsed[1])
-    return files
+    return files, sizes
 
 
-def _state(out: str, index: int, kinds: set[str]) -> ShardState:
-    layout = BuildLayout(out)
+def _state(out: str, plan: Plan, index: int, kinds: set[str], sizes: dict[str, int]) -> ShardState:
     if "json" in kinds:
         try:
             record = read_record(out, index)
         except (FileNotFoundError, RecordError) as e:
             return ShardState(index, DAMAGED, None, f"{record_name(index)}: {e}")
-        tar_size = storage.size(layout.tar(index)) if "tar" in kinds else None
-        if is_committed(record, tar_size):
+        problem = commit_problem(record, plan, index, sizes)
+        if problem is None:
             return ShardState(index, COMMITTED, record)
-        problem = "its tar is missing" if tar_size is None else f"its tar has {tar_size} bytes, not {record.bytes}"
         return ShardState(index, DAMAGED, record, f"{record_name(index)}: {problem}")
     if "error.json" in kinds:
         return ShardState(index, FAILED)
     return ShardState(index, PARTIAL if "tar" in kinds else PENDING)
 
 
-def scan_shards(out: str, num_shards: int | None = None) -> dict[int, ShardState]:
-    """The state of every shard of `out`: shards 0..num_shards-1 when given (unlisted ones pending),
-    else every shard that has a file."""
-    files = _shard_files(out)
-    indexes = range(num_shards) if num_shards is not None else sorted(files)
-    return {i: _state(out, i, files.get(i, set())) for i in indexes}
+def scan_shards(out: str, plan: Plan | None = None) -> dict[int, ShardState]:
+    """The state of every planned shard of the build at `out` (its `plan.json`, unless `plan` is given)."""
+    plan = plan if plan is not None else load_plan(out)
+    files, sizes = _shard_files(out)
+    return {i: _state(out, plan, i, files.get(i, set()), sizes) for i in range(plan.num_shards)}
 
 
-def committed_records(out: str) -> dict[int, ShardRecord]:
+def committed_records(out: str, plan: Plan | None = None) -> dict[int, ShardRecord]:
     """shard index -> record, for every committed shard of `out`."""
-    return {i: s.record for i, s in scan_shards(out).items() if s.state == COMMITTED and s.record}
+    return {i: s.record for i, s in scan_shards(out, plan).items() if s.state == COMMITTED and s.record}
 
 
 def committed_shard_urls(out: str) -> list[str]:
     """Tar URLs of the committed shards of `out`, in shard order."""
     return [storage.join(out, r.tar) for _, r in sorted(committed_records(out).items())]
+
+
+def repair_command(out: str, shards: list[int]) -> str:
+    """The one command that rebuilds exactly `shards` of the build at `out` (from its resolved manifest)."""
+    layout = BuildLayout(out)
+    manifest = layout.config if storage.exists(layout.config) else "MANIFEST"
+    return f"pad annotate {manifest} --out {out} --redo {format_ranges(shards)}"
+
+
+def read_index(out: str, index: int, record: ShardRecord, columns: list[str] | None = None) -> pa.Table:
+    """The parquet index of committed shard `index`, checked against its record's sha256; a one-line
+    PadError naming the file and the command that rebuilds the shard when it is missing or damaged."""
+    url = BuildLayout(out).index(index)
+    try:
+        data = storage.read_bytes(url)
+        if record.index_sha256 is not None and hashlib.sha256(data).hexdigest() != record.index_sha256:
+            raise ValueError("sha256 does not match its record")
+        return pq.read_table(io.BytesIO(data), columns=columns)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise PadError(f"{url}: damaged parquet index ({str(e).splitlines()[0][:120]}); rebuild the shard with: "
+                       f"{repair_command(out, [index])}") from None
 
 
 def iter_tar_samples(tar_bytes: bytes, where: str = "tar") -> Iterator[Sample]:

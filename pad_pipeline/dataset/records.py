@@ -174,10 +174,15 @@ class ShardRecord:
     failure_counts: dict[str, int] = field(default_factory=dict)
     version: int = RECORD_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    plan_id: str | None = None
+    inputs_digest: str | None = None
+    index_sha256: str | None = None
+    index_bytes: int | None = None
 
     FIELDS = ("version", "shard", "tar", "sha256", "bytes", "num_samples", "num_failures", "num_regions",
               "failures", "num_inputs", "config_hash", "source_fingerprint", "empty_masks_dropped",
-              "failure_counts")
+              "failure_counts", "plan_id", "inputs_digest", "index_sha256", "index_bytes")
+    IDENTITY = ("plan_id", "inputs_digest", "index_sha256", "index_bytes")  # written only when set
 
     @property
     def num_failures(self) -> int:
@@ -189,7 +194,8 @@ class ShardRecord:
                 "num_regions": self.num_regions, "failures": dict(sorted(self.failures.items())),
                 "num_inputs": self.num_inputs, "config_hash": self.config_hash,
                 "source_fingerprint": self.source_fingerprint, "empty_masks_dropped": self.empty_masks_dropped,
-                "failure_counts": dict(sorted(self.failure_counts.items())), **self.extra}
+                "failure_counts": dict(sorted(self.failure_counts.items())),
+                **{k: getattr(self, k) for k in self.IDENTITY if getattr(self, k) is not None}, **self.extra}
 
     def encode(self) -> builtins.bytes:  # the field `bytes` shadows the type in this class
         return json.dumps(self.to_json(), indent=1).encode()
@@ -205,7 +211,9 @@ class ShardRecord:
                      _get(d, "num_inputs", int, where, None), _get(d, "config_hash", str, where, None),
                      _get(d, "source_fingerprint", str, where, None), _get(d, "empty_masks_dropped", int, where, 0),
                      {str(k): int(v) for k, v in counts.items()}, _get(d, "version", int, where, RECORD_VERSION),
-                     _extra(d, cls.FIELDS))
+                     _extra(d, cls.FIELDS), _get(d, "plan_id", str, where, None),
+                     _get(d, "inputs_digest", str, where, None), _get(d, "index_sha256", str, where, None),
+                     _get(d, "index_bytes", int, where, None))
         stated = _get(d, "num_failures", int, where, record.num_failures)
         if stated != record.num_failures:
             raise RecordError(f"{where}: field 'num_failures' is {stated} but 'failures' lists {record.num_failures}")
@@ -236,14 +244,18 @@ class PlannedInput:
     caption: str
     location: str
     key: str
+    refused: str | None = None  # a named failure decided when listing (`undecodable_name`): never read
 
     def to_json(self) -> dict[str, str]:
-        return {"image_id": self.image_id, "caption": self.caption, "location": self.location, "key": self.key}
+        out = {"image_id": self.image_id, "caption": self.caption, "location": self.location, "key": self.key}
+        return out if self.refused is None else {**out, "refused": self.refused}
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> "PlannedInput":
         d = _mapping(data, where)
-        return cls(*(_get(d, name, str, where) for name in ("image_id", "caption", "location", "key")))
+        image_id, caption, location, key = (_get(d, name, str, where) for name in ("image_id", "caption", "location",
+                                                                                    "key"))
+        return cls(image_id, caption, location, key, _get(d, "refused", str, where, None))
 
 
 @dataclass
@@ -251,6 +263,9 @@ class Plan:
     """`plan.json`: fixed before any work, so every shard is a unit that can be rerun on its own.
 
     `out` is where the build lives (not stored in the file: a build can be moved or read remotely).
+    `plan_id` (random, made when the plan is written) and `shard_digests` (the digest of each shard's
+    planned input list) are the identity every shard record must repeat to count (`dataset.reader`);
+    plans written before them have neither.
     """
 
     out: str
@@ -260,11 +275,14 @@ class Plan:
     num_items: int
     num_shards: int
     version: int = PLAN_VERSION
+    plan_id: str | None = None
+    shard_digests: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        identity = {"plan_id": self.plan_id, "shard_digests": self.shard_digests}
         return {"version": self.version, "source_fingerprint": self.source_fingerprint,
                 "config_hash": self.config_hash, "shard_size": self.shard_size, "num_items": self.num_items,
-                "num_shards": self.num_shards}
+                "num_shards": self.num_shards, **{k: v for k, v in identity.items() if v is not None}}
 
     def encode(self) -> bytes:
         return json.dumps(self.to_json(), indent=1).encode()
@@ -272,6 +290,11 @@ class Plan:
     @classmethod
     def from_json(cls, data: Any, out: str, where: str) -> "Plan":
         d = _mapping(data, where)
-        return cls(out, _get(d, "source_fingerprint", str, where), _get(d, "config_hash", str, where),
+        plan = cls(out, _get(d, "source_fingerprint", str, where), _get(d, "config_hash", str, where),
                    _get(d, "shard_size", int, where), _get(d, "num_items", int, where),
-                   _get(d, "num_shards", int, where), _get(d, "version", int, where, PLAN_VERSION))
+                   _get(d, "num_shards", int, where), _get(d, "version", int, where, PLAN_VERSION),
+                   _get(d, "plan_id", str, where, None), _list_of(d, "shard_digests", str, where, None))
+        if plan.shard_digests is not None and len(plan.shard_digests) != plan.num_shards:
+            raise RecordError(f"{where}: field 'shard_digests' lists {len(plan.shard_digests)} shards, "
+                              f"not {plan.num_shards}")
+        return plan

@@ -27,9 +27,9 @@ from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.keys import image_key
 from pad_pipeline.dataset.layout import BuildLayout
-from pad_pipeline.dataset.reader import COMMITTED, scan_shards
+from pad_pipeline.dataset.reader import COMMITTED, load_plan, scan_shards
 from pad_pipeline.dataset.records import Label, Plan, PlannedInput, Sample, SampleRecord
-from pad_pipeline.dataset.writer import write_plan, write_shard
+from pad_pipeline.dataset.writer import plan_identity, write_plan, write_shard
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,13 @@ def write_synthetic_build(out: str, source: str, identity: str, image_ids: list[
         if existing.get("config_hash") != identity:
             raise PadError(f"{layout.plan}: holds another build (config hash {existing.get('config_hash')} != "
                            f"{identity}); remove it or choose another output folder")
+        plan = load_plan(out)
     else:
-        write_plan(plan, inputs)
-    states = scan_shards(out, plan.num_shards)
+        plan = write_plan(plan, inputs)
+    states = scan_shards(out, plan)
     written = skipped = 0
     for index in range(plan.num_shards):
-        state = states[index]
-        if state.state == COMMITTED and state.record and state.record.config_hash == identity:
+        if states[index].state == COMMITTED:  # committed = of this plan, hence of this identity
             skipped += 1
             continue
         lo, hi = index * shard_size, min(num_samples, (index + 1) * shard_size)
@@ -75,8 +75,7 @@ def write_synthetic_build(out: str, source: str, identity: str, image_ids: list[
         if [s.key for s in samples] != [inp.key for inp in inputs[lo:hi]]:
             raise ValueError(f"synthetic {source}: sample keys do not match the planned image ids")
         write_shard(out, index, samples, {},
-                    {"config_hash": identity, "source_fingerprint": plan.source_fingerprint,
-                     "num_inputs": hi - lo, "source": source, **(info or {})})
+                    {**plan_identity(plan, index, inputs[lo:hi]), "source": source, **(info or {})})
         written += 1
         if progress:
             print(f"synthetic {source}: {out}: shard {index + 1}/{plan.num_shards} ({hi} samples)", flush=True)

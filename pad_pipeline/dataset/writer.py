@@ -1,9 +1,11 @@
 """Writing one shard of a PAD build: reproducible tar, parquet index, and the record that commits it.
 
 `write_shard` is the only writer of shard files, `write_plan` the only writer of a plan. Order matters and is
-the commit protocol: tar -> parquet index -> shard record (holding the tar's sha256), names from
-`dataset.layout`. A shard exists for readers only once its record exists and matches its tar (the rule
-is `dataset.reader`'s).
+the commit protocol: tar -> parquet index -> shard record (holding the sha256 and size of both, and the
+plan identity its caller passes: `plan_id`, `inputs_digest`, `config_hash`), names from `dataset.layout`.
+A shard exists for readers only once its record exists, matches its tar and index and belongs to the
+build's plan (the rule is `dataset.reader`'s). `write_plan` gives each plan a fresh `plan_id` and the
+`inputs_digest` of each shard's input list.
 Tars are byte-reproducible: members sorted by key, fixed mtime/owner/mode, no PAX timestamps.
 """
 
@@ -13,6 +15,8 @@ import hashlib
 import io
 import json
 import tarfile
+import uuid
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 import pyarrow as pa
@@ -78,21 +82,38 @@ def write_shard(out: str, index: int, samples: list[Sample], failures: dict[str,
     layout = BuildLayout(out)
     tar_bytes = build_tar(samples)
     storage.write_bytes(layout.tar(index), tar_bytes)
-    storage.write_bytes(layout.index(index), build_index(samples, failures))
+    index_bytes = build_index(samples, failures)
+    storage.write_bytes(layout.index(index), index_bytes)
     if before_commit is not None:
         before_commit()
     known = {k: info[k] for k in ("num_inputs", "config_hash", "source_fingerprint", "empty_masks_dropped",
-                                  "failure_counts") if k in info}
+                                  "failure_counts", "plan_id", "inputs_digest") if k in info}
     record = ShardRecord(shard=index, tar=tar_name(index), sha256=hashlib.sha256(tar_bytes).hexdigest(),
                          bytes=len(tar_bytes), num_samples=len(samples),
                          num_regions=sum(len(s.record.labels) for s in samples), failures=dict(failures),
-                         **known, extra={k: v for k, v in info.items() if k not in known})
+                         **known, extra={k: v for k, v in info.items() if k not in known},
+                         index_sha256=hashlib.sha256(index_bytes).hexdigest(), index_bytes=len(index_bytes))
     storage.write_bytes(layout.record(index), record.encode())
     return record
 
 
-def write_plan(plan: Plan, inputs: list[PlannedInput], starts: list[int] | None = None) -> None:
-    """Write each shard's input list, then `plan.json` (last: a plan exists once all its lists do).
+def inputs_digest(inputs: list[PlannedInput]) -> str:
+    """The digest of a shard's planned input list, kept in `plan.json` and repeated in its shard record."""
+    h = hashlib.sha256()
+    for inp in inputs:
+        h.update(json.dumps(inp.to_json(), ensure_ascii=True, sort_keys=True).encode() + b"\n")
+    return h.hexdigest()
+
+
+def plan_identity(plan: Plan, index: int, inputs: list[PlannedInput]) -> dict[str, Any]:
+    """What the record of shard `index` must hold to belong to `plan` (`write_shard`'s `info`)."""
+    return {"plan_id": plan.plan_id, "inputs_digest": inputs_digest(inputs), "config_hash": plan.config_hash,
+            "source_fingerprint": plan.source_fingerprint, "num_inputs": len(inputs)}
+
+
+def write_plan(plan: Plan, inputs: list[PlannedInput], starts: list[int] | None = None) -> Plan:
+    """Write each shard's input list, then `plan.json` (last: a plan exists once all its lists do); returns
+    the plan as written, with a new `plan_id` and each shard's input digest.
 
     `starts` is the index of each shard's first input (default: every `plan.shard_size` inputs)."""
     if len(inputs) != plan.num_items:
@@ -101,11 +122,15 @@ def write_plan(plan: Plan, inputs: list[PlannedInput], starts: list[int] | None 
     if len(starts) != plan.num_shards:
         raise ValueError(f"plan of {plan.num_shards} shards given {len(starts)} shard starts")
     layout = BuildLayout(plan.out)
+    digests = []
     for index, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(inputs)], strict=True)):
         chunk = inputs[lo:hi]
         lines = [json.dumps(inp.to_json(), ensure_ascii=False) for inp in chunk]
         storage.write_bytes(layout.plan_inputs(index), ("\n".join(lines) + "\n").encode("utf-8"))
+        digests.append(inputs_digest(chunk))
+    plan = replace(plan, plan_id=uuid.uuid4().hex, shard_digests=digests)
     storage.write_bytes(layout.plan, plan.encode())
+    return plan
 
 
 def write_source_index(out: str, index: SourceIndex) -> None:

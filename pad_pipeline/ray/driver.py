@@ -2,11 +2,13 @@
 (one per GPU), then hand shards to shard workers (CPU actors) that feed them (`dispatch.py`).
 
 Only per-shard state lives here (the driver's memory does not grow with the corpus). Shards already
-committed are skipped, so rerunning the same command resumes. Model files are checked before the plan
-is written (`annotate/models/checks.py`); errors that only the actors can find (a corrupt checkpoint)
-come back as one line, after which the build, having no committed shard, can be re-planned. A local
-Ray instance that the driver starts is also shut down by it, on success, error or Ctrl-C alike: leaving
-it to the interpreter's exit races Ray's own threads (a segfault after an interrupt).
+committed are skipped, so rerunning the same command resumes. Before anything is written, OUT is checked
+(`dataset.out_folder`: new, empty or a PAD build) and its lease taken (`dataset.lease`: one writer per
+build; a second run on the same OUT is refused, naming the holder); the lease is given back at the end.
+Model files are checked before the plan is written (`annotate/models/checks.py`); errors that only the actors
+can find (a corrupt checkpoint) come back as one line, after which the build, having no committed shard, can
+be re-planned. A local Ray instance that the driver starts is also shut down by it, on success, error or
+Ctrl-C alike: leaving it to the interpreter's exit races Ray's own threads (a segfault after an interrupt).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import ray
 
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.models.checks import check_models
-from pad_pipeline.annotate.plan import make_or_resume_plan
+from pad_pipeline.annotate.plan import check_output_folder, make_or_resume_plan
 from pad_pipeline.core import storage
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.ranges import parse_ranges, select
 from pad_pipeline.dataset.layout import BuildLayout
+from pad_pipeline.dataset.lease import BuildLease
+from pad_pipeline.dataset.out_folder import check_out_folder
 from pad_pipeline.dataset.reader import committed_records
 from pad_pipeline.dataset.records import Plan
 from pad_pipeline.ray.dispatch import drive
@@ -130,9 +134,10 @@ def check_local_fit(cfg: AnnotateConfig, n_annotators: int, use_gpus: bool = Fal
 
 def _prepare(cfg: AnnotateConfig, out: str, shards: str | None, redo: str | None, stream: TextIO
              ) -> tuple[Plan, list[int], int]:
-    """Check the models, plan (or resume), drop `redo`'s records: (plan, shards to do, selected count)."""
+    """Check the models, plan (or resume), drop `redo`'s records: (plan, shards to do, selected count).
+    `redo="all"` names every shard of the plan."""
     chosen = parse_ranges(shards) if shards else None
-    again = parse_ranges(redo, "--redo") if redo else []
+    again = parse_ranges(redo, "--redo") if redo and redo != "all" else []
     check_models(cfg.models)  # before anything is written: a missing checkpoint fails in a second
 
     def check_selection(plan: Plan) -> None:  # before the plan or anything else is written
@@ -142,8 +147,8 @@ def _prepare(cfg: AnnotateConfig, out: str, shards: str | None, redo: str | None
 
     plan = make_or_resume_plan(cfg, out, validate=check_selection, stream=stream)
     layout = BuildLayout(out)
-    dump_resolved(cfg, layout.config)
-    for i in select(again, plan.num_shards, "--redo"):
+    dump_resolved(cfg.model_copy(update={"output": cfg.output.model_copy(update={"path": out})}), layout.config)
+    for i in range(plan.num_shards) if redo == "all" else select(again, plan.num_shards, "--redo"):
         storage.remove(layout.record(i))
     selected = select(chosen, plan.num_shards) if chosen is not None else list(range(plan.num_shards))
     done = committed_records(out)
@@ -160,6 +165,19 @@ def run_annotate(cfg: AnnotateConfig, out: str | None = None, shards: str | None
     """
     started, stream = time.time(), stream or sys.stderr  # resolved per call (a redirected stderr is used)
     out = out or cfg.output.path
+    check_output_folder(out)
+    check_out_folder(out, redo_all=redo == "all")
+    lease = BuildLease(out, stream)
+    with lease:
+        summary = _run_leased(cfg, out, shards, address, stream, redo, started)
+    if lease.lost:
+        raise PadError(f"{out}: this run lost its lease to another writer during the build; run `pad verify {out}`"
+                       " and rerun the same command")
+    return summary
+
+
+def _run_leased(cfg: AnnotateConfig, out: str, shards: str | None, address: str | None, stream: TextIO,
+                redo: str | None, started: float) -> AnnotateSummary:
     plan, todo, selected = _prepare(cfg, out, shards, redo, stream)
     summary = AnnotateSummary(out=out, planned=selected, skipped=selected - len(todo), started=started)
     print(f"[pad] {out}: {plan.num_items} images in {plan.num_shards} shards; "

@@ -17,14 +17,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageFont
 
 from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.layout import BuildLayout
-from pad_pipeline.dataset.reader import committed_records, iter_tar_samples
+from pad_pipeline.dataset.reader import committed_records, iter_tar_samples, read_index
 from pad_pipeline.dataset.records import Sample
 
 DIM_OUTSIDE_VIEW = 0.35   # brightness of pixels the processor crops away
@@ -35,9 +34,8 @@ def find_sample(out: str, key: str) -> Sample:
     """The committed sample `key` (shards are located through their parquet index)."""
     layout = BuildLayout(out)
     for index, record in sorted(committed_records(out).items()):
-        idx_url = layout.index(index)
-        if storage.exists(idx_url):
-            keys = pq.read_table(io.BytesIO(storage.read_bytes(idx_url)), columns=["key"]).column("key").to_pylist()
+        if record.index_bytes is not None or storage.exists(layout.index(index)):
+            keys = read_index(out, index, record, columns=["key"]).column("key").to_pylist()
             if key not in keys:
                 continue
         for sample in iter_tar_samples(storage.read_bytes(layout.tar(index)), record.tar):

@@ -9,7 +9,6 @@ state that grows, with the vocabulary, not with the number of samples. `BuildSta
 
 from __future__ import annotations
 
-import io
 import tarfile
 import time
 from collections import Counter
@@ -17,12 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.layout import BuildLayout
-from pad_pipeline.dataset.reader import committed_records, load_plan
+from pad_pipeline.dataset.reader import committed_records, load_plan, read_index
 from pad_pipeline.dataset.records import SampleRecord, ShardRecord
 
 TAIL_MAX_IMAGES = 5       # a tag seen in at most this many images is in the long tail
@@ -177,9 +175,8 @@ def iter_tar_records(url: str) -> Iterator[SampleRecord]:
 def shard_statuses(out: str, index: int, record: ShardRecord) -> list[str]:
     """The status of every input of a shard (`ok` or its failure) from its parquet index; from the
     record's failures when the index is missing."""
-    url = BuildLayout(out).index(index)
-    if storage.exists(url):
-        table = pq.read_table(io.BytesIO(storage.read_bytes(url)), columns=["status"])
+    if record.index_bytes is not None or storage.exists(BuildLayout(out).index(index)):
+        table = read_index(out, index, record, columns=["status"])  # a damaged index: one line, the fix
         return [str(s) for s in table.column("status").to_pylist()]
     return ["ok"] * record.num_samples + list(record.failures.values())
 

@@ -1,6 +1,7 @@
 """`pad status OUT` and `pad verify OUT`: what a build holds, and whether every committed shard is whole.
 
-Both read only shard records, parquet-free JSON and (for verify) the tars: no torch, no models, so they
+`pad status` reads only the plan and the shard records; `pad verify` also reads every committed shard's
+tar and parquet index and checks that the three agree (`verify_shard`): no torch, no models, so both
 start in a fraction of a second on any machine. Shard lists are printed as ranges (`0-2,5`), the form
 `pad annotate --shards/--redo` reads.
 """
@@ -17,7 +18,7 @@ from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.ranges import format_ranges
-from pad_pipeline.dataset.layout import BuildLayout, tar_name
+from pad_pipeline.dataset.layout import tar_name
 from pad_pipeline.dataset.reader import (
     COMMITTED,
     DAMAGED,
@@ -26,19 +27,23 @@ from pad_pipeline.dataset.reader import (
     PENDING,
     iter_tar_samples,
     load_plan,
+    repair_command,
     scan_shards,
 )
-from pad_pipeline.dataset.records import RecordError, ShardRecord
+from pad_pipeline.dataset.records import RecordError, Sample, ShardRecord
+from pad_pipeline.tools.verify_index import index_problems
+
+__all__ = ["VerifyReport", "build_status", "format_status", "repair_command", "shard_states", "verify_build"]
 
 
 def shard_states(out: str) -> dict[int, str]:
     """shard index -> committed | damaged | failed | partial | pending, for every planned shard."""
-    return {i: s.state for i, s in scan_shards(out, load_plan(out).num_shards).items()}
+    return {i: s.state for i, s in scan_shards(out).items()}
 
 
 def build_status(out: str) -> dict[str, Any]:
     plan = load_plan(out)
-    states = scan_shards(out, plan.num_shards)
+    states = scan_shards(out, plan)
     totals: Counter = Counter()
     reasons: Counter = Counter()
     for state in states.values():
@@ -73,46 +78,50 @@ class VerifyReport:
 
 
 def verify_shard(out: str, index: int, record: ShardRecord, report: VerifyReport) -> None:
+    """Re-read shard `index`: tar sha256, every sample and mask, and its parquet index against both."""
     name = tar_name(index)
     data = storage.read_bytes(storage.join(out, record.tar))
     if hashlib.sha256(data).hexdigest() != record.sha256:
         report.problems.append(f"{name}: sha256 does not match its record")
         return
-    n = 0
     try:
         samples = list(iter_tar_samples(data, name))
     except (RecordError, OSError) as e:
         report.problems.append(f"{name}: {e}")
         return
     for sample in samples:
-        n += 1
-        h, w = sample.record.height, sample.record.width
-        for j, label in enumerate(sample.record.labels):
-            try:
-                m = decode_mask(label.rle_mask, h, w)
-                if m.shape != (h, w) or int(m.sum()) != label.area:
-                    report.problems.append(f"{name}/{sample.key}: label {j} mask does not match size/area")
-            except Exception as e:
-                report.problems.append(f"{name}/{sample.key}: label {j} rle_mask does not decode ({e})")
-            report.masks += 1
-    if n != record.num_samples:
-        report.problems.append(f"{name}: {n} samples, record says {record.num_samples}")
-
-    report.samples += n
+        _verify_masks(name, sample, report)
+    if len(samples) != record.num_samples:
+        report.problems.append(f"{name}: {len(samples)} samples, record says {record.num_samples}")
+    report.problems.extend(index_problems(out, index, record, samples))
+    report.samples += len(samples)
     report.shards_checked += 1
 
 
-def verify_build(out: str) -> VerifyReport:
-    """Re-read every committed shard of the build at `out`: sha256, sample count, every mask decodes.
+def _verify_masks(name: str, sample: Sample, report: VerifyReport) -> None:
+    h, w = sample.record.height, sample.record.width
+    for j, label in enumerate(sample.record.labels):
+        try:
+            m = decode_mask(label.rle_mask, h, w)
+            if m.shape != (h, w) or int(m.sum()) != label.area:
+                report.problems.append(f"{name}/{sample.key}: label {j} mask does not match size/area")
+        except Exception as e:
+            report.problems.append(f"{name}/{sample.key}: label {j} rle_mask does not decode ({e})")
+        report.masks += 1
 
-    Shards whose record is unreadable or whose tar is missing or changed are damaged; planned shards
-    with no record are missing. A path that is not a planned build is a one-line PadError.
+
+def verify_build(out: str) -> VerifyReport:
+    """Re-read every committed shard of the build at `out`: sha256, sample count, every mask decodes, the
+    parquet index agrees with tar and record.
+
+    Shards whose record is unreadable or of another plan, or whose tar or index is missing or changed, are
+    damaged; planned shards with no record are missing. A path that is not a planned build is a one-line PadError.
     """
     if not storage.exists(out):
         raise PadError(f"{out}: no such folder; give the --out of a `pad annotate` run")
     plan = load_plan(out)
     report = VerifyReport(planned=plan.num_shards)
-    for index, state in scan_shards(out, plan.num_shards).items():
+    for index, state in scan_shards(out, plan).items():
         if state.state == DAMAGED:
             report.problems.append(state.problem)
             report.damaged.append(index)
@@ -124,13 +133,6 @@ def verify_build(out: str) -> VerifyReport:
         else:
             report.missing.append(index)
     return report
-
-
-def repair_command(out: str, shards: list[int]) -> str:
-    """The one command that rebuilds exactly `shards` of the build at `out` (from its resolved manifest)."""
-    layout = BuildLayout(out)
-    manifest = layout.config if storage.exists(layout.config) else "MANIFEST"
-    return f"pad annotate {manifest} --out {out} --redo {format_ranges(shards)}"
 
 
 def format_status(status: dict[str, Any]) -> str:

@@ -17,12 +17,15 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
 
-from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
-from trainer.data.collate import normalize_pixels
-from trainer.data.text_embeddings import tag_embeddings
-from trainer.losses import patch_alignment_loss, region_embeddings
+from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.models.losses import patch_alignment_loss, region_embeddings
+from trainer.models.text_embeddings import tag_embeddings
 
-__all__ = ["IMAGE_TOKEN_INDEX", "PatchAlignedVLM"]
+
+def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> the processor's float input: (x / 255 - mean) / std (mean/std of shape [3])."""
+    scale = 1.0 / (255.0 * std.float())
+    return pixels.float() * scale.view(1, 3, 1, 1) - (mean.float() / std.float()).view(1, 3, 1, 1)
 
 
 class PatchAlignedVLM(nn.Module):
@@ -36,9 +39,13 @@ class PatchAlignedVLM(nn.Module):
                  drop_cls: bool = True, image_mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073),
                  image_std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711), train_llm: bool = False):
         super().__init__()
-        # The processor's normalisation, applied here to uint8 batches (see trainer.data.collate).
-        self.register_buffer("image_mean", torch.tensor(image_mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32), persistent=False)
+        # The processor's normalisation, applied here to uint8 batches (see trainer.data.collate); made on the
+        # towers' device, so a VLM assembled from towers already on a GPU has no CPU buffer left behind.
+        device = next(vision.parameters()).device
+        self.register_buffer("image_mean", torch.tensor(image_mean, dtype=torch.float32, device=device),
+                             persistent=False)
+        self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32, device=device),
+                             persistent=False)
         self.vision, self.projector, self.llm = vision, projector, llm
         self.select_layer, self.drop_cls = select_layer, drop_cls
         self.vision.requires_grad_(False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pad_pipeline.annotate.sources.base import SourceItem, fetch_bytes, probe_locations
+from pad_pipeline.annotate.sources.guard import outside_root
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.registry import Registry
 
@@ -43,12 +44,18 @@ def source_files(cfg: SourceConfig) -> list[SourceFile] | None:
 
 def probe_source(cfg: SourceConfig, items: list[SourceItem]) -> None:
     """Refuse a source none of whose spread-out probe locations can be read (a wrong image folder),
-    before anything is planned or started; one unreadable image among readable ones is left to intake."""
-    readable, error = probe_locations(items)
+    before anything is planned or started; one unreadable image among readable ones is left to intake.
+    Inputs that must not be read (outside the source's root, refused when listed) are never probed."""
+    spread = [it for it in items[::max(1, len(items) // 5)][:5] if it.refused is None]
+    outside = outside_root(cfg, (it.location for it in spread))
+    probed = [it for it in spread if it.location not in outside]
+    if not probed:  # every probe is a named failure to be: nothing to check here
+        return
+    readable, error = probe_locations(probed, count=len(probed))
     if readable == 0:
         field = "source.image_root" if cfg.kind == "llava_json" else "source.path"
-        raise PadError(f"field '{field}': none of {min(5, len(items))} probed images can be read "
-                       f"(first: {items[0].location}: {error}); check the path")
+        raise PadError(f"field '{field}': none of {len(probed)} probed images can be read "
+                       f"(first: {probed[0].location}: {error}); check the path")
 
 
 __all__ = ["SOURCES", "SOURCE_FILES", "SourceItem", "fetch_bytes", "list_items", "probe_source", "source_files"]

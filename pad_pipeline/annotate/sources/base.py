@@ -9,17 +9,31 @@ and stay readable).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tarfile
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from pad_pipeline.core import storage
 
 TAR_PREFIX = "tar+"
+# Every image format `image_dir` lists, and that tar members may be (webdataset sources).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+NOT_A_FILE = "not_a_file"
+
+
+class InputRefused(Exception):
+    """An input that is not read, with the named failure its shard records (`outside_root`, `not_a_file`)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 # Members of one tar whose data are at most MERGE_GAP bytes apart are read in one request (the gap is
 # headers and caption members), up to MAX_READ bytes per request.
 MERGE_GAP = 64 * 2**10
@@ -34,6 +48,7 @@ class SourceItem:
     image_id: str
     caption: str
     location: str
+    refused: str | None = None  # a named failure known when listing (e.g. `undecodable_name`): never read
 
     def as_dict(self) -> dict[str, str]:
         return {"image_id": self.image_id, "caption": self.caption, "location": self.location}
@@ -119,20 +134,33 @@ def _scan_tar(url: str, wanted: dict[str, list[str]], out: dict[str, bytes | Exc
         out.update(dict.fromkeys(wanted[name], FileNotFoundError(f"{name} not in {url}")))
 
 
-def fetch_bytes(locations: Iterable[str]) -> dict[str, bytes | Exception]:
+def _read_file(location: str, max_bytes: int | None) -> bytes | Exception:
+    """The bytes of a plain file, at most `max_bytes` + 1 of them (enough to say it is too large); a local
+    path that is not a regular file (a FIFO, a device, a socket) is refused without being opened, so a
+    read never blocks."""
+    try:
+        fs, path = storage.filesystem(location)
+        if isinstance(fs, LocalFileSystem):
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                return InputRefused(f"{NOT_A_FILE}: {'folder' if stat.S_ISDIR(mode) else 'special file'}")
+        with fsspec.open(location, "rb") as f:
+            return f.read(-1 if max_bytes is None else max_bytes + 1)
+    except Exception as e:  # missing file, permission, network: recorded per image
+        return e
+
+
+def fetch_bytes(locations: Iterable[str], max_bytes: int | None = None) -> dict[str, bytes | Exception]:
     """Bytes of each location (or the exception that reading it raised), keyed by location. Members with
-    byte ranges are read as ranges; a tar without them is read once, from its start to its last wanted member."""
+    byte ranges are read as ranges; a tar without them is read once, from its start to its last wanted member.
+    `max_bytes` bounds what is read of a plain file (intake refuses anything longer as too_large)."""
     out: dict[str, bytes | Exception] = {}
     ranged: dict[str, dict[str, TarMember]] = defaultdict(dict)
     scanned: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for loc in dict.fromkeys(locations):
         member = parse_tar_location(loc)
         if member is None:
-            try:
-                with fsspec.open(loc, "rb") as f:
-                    out[loc] = f.read()
-            except Exception as e:  # missing file, permission, network: recorded per image
-                out[loc] = e
+            out[loc] = _read_file(loc, max_bytes)
         elif member.offset is not None:
             ranged[member.url][loc] = member
         else:

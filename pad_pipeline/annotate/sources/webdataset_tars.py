@@ -1,6 +1,9 @@
-"""Existing WebDataset tars (img2dataset layout): `<key>.jpg` (or png/webp) + `<key>.txt` or
-`<key>.json` with a `caption`. `source.path` is a tar URL, a glob, or a brace pattern
-(`shards/{00000..00099}.tar`); `.tar.gz` / `.tgz` (any compression tarfile reads) works too.
+"""Existing WebDataset tars (img2dataset layout): `<key>.jpg` (or any format `image_dir` lists: png,
+webp, bmp, gif, tif) + `<key>.txt` or `<key>.json` with a `caption`. A key that appears twice in a tar
+keeps both images: the n-th image of a key is `NAME/key`, `NAME/key#2`, ... with that key's n-th
+caption; nothing is dropped silently. A truncated or mislabelled tar is a one-line error. `source.path`
+is a tar URL, a glob, or a brace pattern (`shards/{00000..00099}.tar`); `.tar.gz` / `.tgz` (any
+compression tarfile reads) works too.
 
 `list_items` reads each tar once, when the plan is made: member names and captions, and, for an
 uncompressed tar, each image's byte range (`tar+URL#member@offset:size`), so a shard task later reads
@@ -13,8 +16,10 @@ them with the ones stored beside the plan instead of listing the tars again.
 from __future__ import annotations
 
 import json
+import lzma
 import posixpath
 import tarfile
+import zlib
 from collections import defaultdict
 from typing import IO, Any, Mapping
 
@@ -22,12 +27,14 @@ import braceexpand
 import fsspec
 
 from pad_pipeline.annotate.config import SourceConfig
-from pad_pipeline.annotate.sources.base import SourceItem, tar_location
+from pad_pipeline.annotate.sources.base import IMAGE_EXTENSIONS, SourceItem, tar_location
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.source_index import SourceFile
 
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+IMAGE_EXTS = tuple(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)
+# What reading a damaged or mislabelled tar raises (truncated gzip: EOFError; bad deflate data: zlib.error).
+UNREADABLE_TAR = (FileNotFoundError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz
 # The fields of `fs.info` that change when an object is rewritten, most specific first (s3/http ETag,
 # gcs md5Hash/generation, local mtime, s3 LastModified, gcs updated, http Last-Modified).
@@ -66,8 +73,8 @@ def _caption(ext: str, data: bytes) -> str | None:
 
 
 def _tar_items(url: str) -> list[SourceItem]:
-    images: dict[str, str] = {}
-    captions: dict[str, str] = {}
+    images: list[tuple[str, str]] = []  # (prefix, location), in tar order; a prefix may repeat
+    captions: dict[str, dict[str, list[str | None]]] = {"txt": defaultdict(list), "json": defaultdict(list)}
     with fsspec.open(url, "rb") as f:
         ranged = not is_compressed(f)
         with tarfile.open(fileobj=f, mode="r:" if ranged else "r:*") as tar:
@@ -78,13 +85,27 @@ def _tar_items(url: str) -> list[SourceItem]:
                 prefix, ext = posixpath.join(posixpath.dirname(m.name), key), ext.lower()
                 if ext in IMAGE_EXTS:
                     exact = ranged and not m.issparse()
-                    images[prefix] = tar_location(url, m.name, m.offset_data if exact else None, m.size)
+                    images.append((prefix, tar_location(url, m.name, m.offset_data if exact else None, m.size)))
                 elif ext in ("txt", "json"):
-                    caption = _caption(ext, tar.extractfile(m).read())  # type: ignore[union-attr]
-                    if caption is not None and (ext == "txt" or prefix not in captions):
-                        captions[prefix] = caption
+                    captions[ext][prefix].append(_caption(ext, tar.extractfile(m).read()))  # type: ignore[union-attr]
     name = posixpath.basename(url).rsplit(".", 1)[0]
-    return [SourceItem(f"{name}/{prefix}", captions.get(prefix, ""), location) for prefix, location in images.items()]
+    seen: dict[str, int] = defaultdict(int)
+    items = []
+    for prefix, location in images:
+        n = seen[prefix]
+        seen[prefix] += 1
+        image_id = f"{name}/{prefix}" if n == 0 else f"{name}/{prefix}#{n + 1}"
+        items.append(SourceItem(image_id, _nth_caption(captions, prefix, n), location))
+    return items
+
+
+def _nth_caption(captions: dict[str, dict[str, list[str | None]]], prefix: str, n: int) -> str:
+    """The caption of the n-th image of `prefix`: its n-th `.txt`, else its n-th readable `.json` caption."""
+    for ext in ("txt", "json"):
+        found = captions[ext].get(prefix, [])
+        if n < len(found) and found[n] is not None:
+            return found[n]  # type: ignore[return-value]
+    return ""
 
 
 def list_items(cfg: SourceConfig) -> list[SourceItem]:
@@ -95,8 +116,10 @@ def list_items(cfg: SourceConfig) -> list[SourceItem]:
     for url in urls:
         try:
             items.extend(_tar_items(url))
-        except (FileNotFoundError, tarfile.TarError) as e:
-            raise PadError(f"{url}: cannot read this source tar ({e})") from None
+        except UNREADABLE_TAR as e:
+            detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            raise PadError(f"{url}: cannot read this source tar ({detail[:200]}); is it truncated or not a "
+                           "tar?") from None
     return items
 
 

@@ -8,7 +8,7 @@ from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import load_plan, read_shard_inputs
-from pad_pipeline.dataset.writer import write_shard
+from pad_pipeline.dataset.writer import plan_identity, write_shard
 
 
 def _cfg(folder, shard_size=3, **models):
@@ -41,7 +41,8 @@ def test_plan_is_deterministic_and_resumable(tmp_path):
 def _commit_first_shard(cfg, out):
     plan = make_or_resume_plan(cfg, out)
     dump_resolved(cfg, BuildLayout(out).config)
-    write_shard(out, 0, [], {i.image_id: "decode_error" for i in read_shard_inputs(plan, 0)}, {})
+    inputs = read_shard_inputs(plan, 0)
+    write_shard(out, 0, [], {i.image_id: "decode_error" for i in inputs}, plan_identity(plan, 0, inputs))
 
 
 def test_resume_refuses_other_source_shard_size_or_models(tmp_path):
@@ -95,3 +96,24 @@ def test_runner_settings_do_not_change_the_plan(tmp_path):
     cfg = _cfg(src)
     cfg.runner.annotators = 7
     make_or_resume_plan(cfg, out)
+
+
+def test_a_build_planned_by_the_old_chain_is_refused_in_one_line(tmp_path):
+    """Chain output version 1 (unbatched detector) hashed the config without the version and without
+    `models.detector.canvas_multiple`; such a build with committed shards is not continued."""
+    from pad_pipeline.core.config import config_hash
+
+    src = _folder(tmp_path, 4)
+    out = str(tmp_path / "out")
+    cfg = _cfg(src)
+    _commit_first_shard(cfg, out)
+    v1 = config_hash(cfg, exclude={"runner": True, "publish": True, "output": {"path"},
+                                   "models": {"detector": {"text_cache_size", "canvas_multiple"}, "compile": True,
+                                              "compile_detector": True, "compile_mode": True, "weights_dtype": True}})
+    plan_file = tmp_path / "out" / "plan.json"
+    data = json.loads(plan_file.read_text())
+    assert data["config_hash"] != v1  # the version is part of today's hash
+    plan_file.write_text(json.dumps({**data, "config_hash": v1}))
+    with pytest.raises(PadError, match=r"older PAD chain \(output version 1\).*fresh --out") as err:
+        make_or_resume_plan(cfg, out)
+    assert "\n" not in str(err.value)

@@ -79,8 +79,7 @@ def test_intake_failures_keep_their_detail():
 
 def _plan(tmp_path, locations):
     plan = Plan(str(tmp_path / "out"), "fp", "h", len(locations), len(locations), 1)
-    write_plan(plan, [PlannedInput(f"{i}.jpg", "", loc, f"k{i}") for i, loc in enumerate(locations)])
-    return plan
+    return write_plan(plan, [PlannedInput(f"{i}.jpg", "", loc, f"k{i}") for i, loc in enumerate(locations)])
 
 
 def _no_annotations(batches):
@@ -89,7 +88,7 @@ def _no_annotations(batches):
 
 
 def test_a_shard_none_of_whose_inputs_can_be_read_fails_and_is_not_committed(tmp_path):
-    cfg = AnnotateConfig.model_validate({"source": {"kind": "image_dir", "path": "unused"}})
+    cfg = AnnotateConfig.model_validate({"source": {"kind": "image_dir", "path": str(tmp_path)}})
     plan = _plan(tmp_path, [str(tmp_path / "missing" / f"{i}.jpg") for i in range(3)])
     with pytest.raises(ShardReadError, match="none of its 3 inputs could be read"):
         process_shard(cfg, plan, 0, _no_annotations)
@@ -97,7 +96,7 @@ def test_a_shard_none_of_whose_inputs_can_be_read_fails_and_is_not_committed(tmp
 
 
 def test_bad_images_alone_still_commit_with_every_input_accounted(tmp_path):
-    cfg = AnnotateConfig.model_validate({"source": {"kind": "image_dir", "path": "unused"}})
+    cfg = AnnotateConfig.model_validate({"source": {"kind": "image_dir", "path": str(tmp_path)}})
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     plan = _plan(tmp_path, [str(empty), str(empty), str(tmp_path / "gone.jpg")])

@@ -11,6 +11,7 @@ import pytest
 
 from pad_pipeline.cli import main
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.reader import read_record
 from pad_pipeline.dataset.records import Label, Sample, SampleRecord
 from pad_pipeline.dataset.synthetic import random_field_build
 from pad_pipeline.dataset.writer import write_shard
@@ -59,7 +60,10 @@ def _build_with_failures_and_empty_samples(tmp_path):
     empty = Sample("k_empty", b"\xff\xd8", SampleRecord("e.jpg", [4, 4], "", ["dog", "rare tag"], []))
     one = Sample("k_one", b"\xff\xd8", SampleRecord("o.jpg", [4, 4], "", ["dog"], [
         Label("dog", [0, 0, 2, 2], 0.7, 0.8, 4, "04")]))
-    write_shard(str(out), 2, [empty, one], {"bad.jpg": "decode_error", "big.png": "too_large: 20000x20000"}, {})
+    old = read_record(str(out), 2)  # the rewritten shard keeps its plan identity, so it stays committed
+    identity = {k: getattr(old, k) for k in ("plan_id", "inputs_digest", "config_hash")}
+    write_shard(str(out), 2, [empty, one], {"bad.jpg": "decode_error", "big.png": "too_large: 20000x20000"},
+                identity)
     return out
 
 

@@ -1,5 +1,7 @@
 """`pad status` and `pad verify`: light, ranges, and verify's verdicts on whole, partial and damaged builds."""
 
+import hashlib
+import json
 import subprocess
 import sys
 
@@ -67,3 +69,51 @@ def test_status_is_light_and_survives_a_closed_pipe(build):
     piped = subprocess.run(f"{sys.executable} -m pad_pipeline.cli status {build} | head -1", shell=True,
                            cwd=REPO, capture_output=True, text=True)
     assert piped.stdout == "{\n" and "Traceback" not in piped.stderr
+
+
+def _flip(path, at=None):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 if at is None else at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_a_parquet_index_is_named_and_stats_fail_in_one_line(build, capsys):
+    _flip(build / "pad-000001.parquet")
+    report = verify_build(str(build))
+    assert report.damaged == [1] and report.problems == ["pad-000001.parquet: sha256 does not match its record"]
+    assert main(["verify", str(build)]) == 1
+    assert f"--out {build} --redo 1" in capsys.readouterr().err
+    assert main(["stats", str(build)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pad-000001.parquet: damaged parquet index" in err[0] and err[0].endswith("--redo 1")
+    assert main(["publish", str(build), "--repo-id", "me/pad", "--dry-run", str(build.parent / "repo")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "pad-000001.parquet: damaged parquet index" in err[-1] and err[-1].endswith("--redo 1")
+
+
+def test_an_index_that_disagrees_with_tar_and_record_is_named(build):
+    from pad_pipeline.dataset.reader import read_record
+    from pad_pipeline.dataset.writer import build_index
+
+    record = read_record(str(build), 2)
+    index = build_index([], {"someone_else.jpg": "decode_error"})  # rows of another shard's inputs
+    (build / "pad-000002.parquet").write_bytes(index)
+    data = json.loads((build / "pad-000002.json").read_text())
+    data.update(index_sha256=hashlib.sha256(index).hexdigest(), index_bytes=len(index))  # as a writer would
+    (build / "pad-000002.json").write_text(json.dumps(data))
+    problems = verify_build(str(build)).problems
+    assert record.num_samples == 2 and len(problems) == 3
+    assert "pad-000002.parquet: 1 rows, the record has 2 samples and 0 failures" in problems
+    assert "pad-000002.parquet: its ok rows are not the tar's samples (keys and image ids)" in problems
+    assert "pad-000002.parquet: its failure rows are not the record's failures" in problems
+
+
+def test_a_shard_of_another_plan_is_named_by_verify_and_not_read(build, tmp_path, capsys):
+    other = tmp_path / "other"
+    random_field_build(str(other), num_samples=10, shard_size=2, min_side=16, max_side=24)  # same bytes, own plan
+    for name in ("pad-000004.tar", "pad-000004.parquet", "pad-000004.json"):
+        (build / name).write_bytes((other / name).read_bytes())
+    report = verify_build(str(build))
+    assert report.damaged == [4] and "pad-000004.json: it belongs to another plan" in report.problems[0]
+    assert main(["verify", str(build)]) == 1
+    assert build_status(str(build))["damaged_shards"] == "4"

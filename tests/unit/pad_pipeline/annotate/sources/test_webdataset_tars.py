@@ -20,7 +20,7 @@ from pad_pipeline.dataset.keys import unique_keys
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import load_plan, load_source_index, read_shard_inputs
 from pad_pipeline.dataset.records import Plan, PlannedInput
-from pad_pipeline.dataset.writer import write_plan, write_shard
+from pad_pipeline.dataset.writer import plan_identity, write_plan, write_shard
 
 
 def _write_tar(path, keys, mode="w", fmt=tarfile.USTAR_FORMAT, seed=0):
@@ -122,7 +122,8 @@ def _planned(tmp_path, shard_size=2):
 
 def _commit_shard_0(cfg, out, plan):
     dump_resolved(cfg, BuildLayout(out).config)
-    write_shard(out, 0, [], {i.image_id: "decode_error" for i in read_shard_inputs(plan, 0)}, {})
+    inputs = read_shard_inputs(plan, 0)
+    write_shard(out, 0, [], {i.image_id: "decode_error" for i in inputs}, plan_identity(plan, 0, inputs))
 
 
 def test_resume_of_an_unchanged_source_opens_no_tar(tmp_path, reads, capsys):
@@ -161,8 +162,8 @@ def test_a_plan_from_before_byte_ranges_resumes_as_planned(tmp_path):
     assert new.num_shards == 3  # a b | c d | e f g: the .tar.gz stays whole
     items = [SourceItem(i.image_id, i.caption, without_range(i.location)) for i in list_items(cfg.source)]
     old = Plan(out, source_fingerprint("webdataset", items, ranges=False), annotation_config_hash(cfg), 2, 7, 4)
-    write_plan(old, [PlannedInput(it.image_id, it.caption, it.location, key)  # cut every 2: ab cd ef g
-                     for it, key in zip(items, unique_keys(it.image_id for it in items), strict=True)])
+    old = write_plan(old, [PlannedInput(it.image_id, it.caption, it.location, key)  # cut every 2: ab cd ef g
+                           for it, key in zip(items, unique_keys(it.image_id for it in items), strict=True)])
     os.remove(BuildLayout(out).source_index)
     _commit_shard_0(cfg, out, old)
     assert make_or_resume_plan(cfg, out) == old
