@@ -22,13 +22,13 @@ from PIL import Image
 from side_stacks import run_in_stack
 from transformers import AutoProcessor, AutoTokenizer, LlamaTokenizer
 
-from trainer.config import ModelConfig
-from trainer.export import ExportSpec
-from trainer.export_legacy import rewrite_tokenizer_files
-from trainer.export_run import write_format
+from trainer.config.sections import ModelConfig
+from trainer.constants import IMAGE_TOKEN_INDEX
+from trainer.export.legacy_files import rewrite_tokenizer_files
+from trainer.export.spec import ExportSpec
+from trainer.export.write import write_format
 from trainer.models import tiny
 from trainer.models.loading import build_vlm
-from trainer.models.vlm import IMAGE_TOKEN_INDEX
 
 pytestmark = pytest.mark.integration
 TOL = {"atol": 1e-5, "rtol": 1e-5}

@@ -24,7 +24,6 @@ ViT-L/14-336). The chat template is the run's template from `trainer.data.chat.t
 from __future__ import annotations
 
 import copy
-import os
 from typing import cast
 
 import torch
@@ -41,6 +40,9 @@ from transformers import (
 
 from pad_pipeline.core.errors import PadError
 from trainer.constants import IMAGE_TOKEN
+from trainer.export.check import check_hf_export
+from trainer.export.legacy_files import rewrite_processor_files, rewrite_tokenizer_files
+from trainer.export.published import save_published_llava
 from trainer.export.spec import DTYPES, ExportSpec, require_llava_kind, sub_state, vision_and_llm
 from trainer.models.loading import LoadedVLM
 
@@ -160,9 +162,12 @@ def export_hf(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, chat_template: str
         raise PadError("export-hf: the projector changes the token count; transformers' Llava needs one per patch")
     tokenizer, image_token_id = tokenizer_with_image_token(vlm.tokenizer)
     model = build_hf_model(vlm, state, spec, tokenizer, image_token_id)
-    os.makedirs(out_dir, exist_ok=True)
-    model.save_pretrained(out_dir, max_shard_size="5GB")
+    written = save_published_llava(model, out_dir)  # the published llava-hf layout, not save_pretrained's
+    del model
     hf_processor(vlm.processor, tokenizer, patch_size=vision_and_llm(vlm)[0].config.patch_size,
                  drop_cls=spec.model.vision.drop_cls, image_aspect=spec.image_aspect,
                  chat_template=chat_template).save_pretrained(out_dir)
+    rewrite_processor_files(out_dir, chat_template)
+    rewrite_tokenizer_files(out_dir, tokenizers_015=False, chat_template=chat_template)
+    check_hf_export(out_dir, written)
     return {"hf": out_dir}

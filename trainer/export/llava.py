@@ -26,12 +26,16 @@ from transformers import PretrainedConfig
 
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM
+from trainer.export.check import check_llava_export
+from trainer.export.legacy_files import rewrite_tokenizer_files
+from trainer.export.published import save_published_clip
 from trainer.export.spec import DTYPES, ExportSpec, require_llava_kind, sub_state, vision_and_llm
 from trainer.models.loading import LoadedVLM
 
 LLAVA_ARCHITECTURE = "LlavaLlamaForCausalLM"
 LLAVA_MODEL_TYPE = "llava_llama"
 LLAVA_PREFIX = "model.mm_projector."
+VISION_DIR = "vision_tower"
 
 
 def llava_state_dict(state: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
@@ -102,22 +106,25 @@ def _save_tokenizer(vlm: LoadedVLM, spec: ExportSpec, out_dir: str) -> None:
     LLM checkpoint has one locally (a hub cache or a folder)."""
     vlm.tokenizer.save_pretrained(out_dir)
     llm = spec.model.llm
-    if llm.checkpoint == TINY_RANDOM or os.path.isfile(os.path.join(out_dir, "tokenizer.model")):
-        return
-    from transformers.utils import cached_file
+    if llm.checkpoint != TINY_RANDOM and not os.path.isfile(os.path.join(out_dir, "tokenizer.model")):
+        from transformers.utils import cached_file
 
-    found = cached_file(llm.checkpoint, "tokenizer.model", revision=llm.revision, local_files_only=True,
-                        _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False)
-    if found:
-        shutil.copyfile(found, os.path.join(out_dir, "tokenizer.model"))
+        found = cached_file(llm.checkpoint, "tokenizer.model", revision=llm.revision, local_files_only=True,
+                            _raise_exceptions_for_missing_entries=False,
+                            _raise_exceptions_for_connection_errors=False)
+        if found:
+            shutil.copyfile(found, os.path.join(out_dir, "tokenizer.model"))
+    rewrite_tokenizer_files(out_dir, tokenizers_015=True)  # what transformers 4.37 / tokenizers 0.15 read
 
 
-def _vision_tower_name(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, final_dir: str) -> str:
+def vision_tower_for(vlm: LoadedVLM, spec: ExportSpec, out_dir: str,
+                     final_dir: str) -> tuple[str, dict[str, torch.Tensor] | None]:
+    """`mm_vision_tower`: the CLIP checkpoint's name; for a `tiny-random` tower (it exists nowhere else) the path
+    of a copy saved in `out_dir/vision_tower` with the keys 4.x reads. (name, the tower's weights if saved)"""
     if spec.model.vision.checkpoint != TINY_RANDOM:
-        return spec.model.vision.checkpoint
-    vision_and_llm(vlm)[0].save_pretrained(os.path.join(out_dir, "vision_tower"))
-    vlm.processor.save_pretrained(os.path.join(out_dir, "vision_tower"))
-    return os.path.abspath(os.path.join(final_dir, "vision_tower"))
+        return spec.model.vision.checkpoint, None
+    saved = save_published_clip(vision_and_llm(vlm)[0], vlm.processor, os.path.join(out_dir, VISION_DIR))
+    return os.path.abspath(os.path.join(final_dir, VISION_DIR)), saved
 
 
 def export_llava(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, state: dict[str, torch.Tensor] | None = None,
@@ -127,7 +134,8 @@ def export_llava(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, state: dict[str
     require_llava_kind(spec.model.projector.kind, "LLaVA")
     state = vlm.model.state_dict() if state is None else state
     os.makedirs(out_dir, exist_ok=True)
-    config = config_for(vlm, spec, _vision_tower_name(vlm, spec, out_dir, final_dir or out_dir))
+    tower, tower_state = vision_tower_for(vlm, spec, out_dir, final_dir or out_dir)
+    config = config_for(vlm, spec, tower)
     cast = DTYPES[spec.dtype]
     weights = {k: v.to(cast) for k, v in llava_model_state_dict(state).items()}
     if not any(k.startswith(LLAVA_PREFIX) for k in weights) or "lm_head.weight" not in weights:
@@ -138,4 +146,5 @@ def export_llava(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, state: dict[str
     if generation is not None:
         generation.save_pretrained(out_dir)
     _save_tokenizer(vlm, spec, out_dir)
+    check_llava_export(out_dir, weights, LLAVA_PREFIX, os.path.join(out_dir, VISION_DIR), tower_state)
     return {"llava": final_dir or out_dir}

@@ -20,7 +20,8 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from pad_pipeline.core.errors import PadError
-from trainer.export.llava import config_for, llava_state_dict, write_config
+from trainer.export.check import check_stage1_export
+from trainer.export.llava import LLAVA_PREFIX, VISION_DIR, config_for, llava_state_dict, vision_tower_for, write_config
 from trainer.export.spec import DTYPES, LLAVA_KINDS, ExportSpec, sub_state, vision_and_llm
 from trainer.models.projectors import build_projector
 
@@ -103,16 +104,19 @@ def read_pad_export(folder: str) -> PadExport:
     return PadExport(folder, load_projector(projector_path).eval(), llm_dir, info)
 
 
-def export_pad(vlm: LoadedVLM, spec: ExportSpec, out_dir: str,
-               state: dict[str, torch.Tensor] | None = None) -> dict[str, str]:
-    """PAD's own format into `out_dir`; returns the paths written."""
+def export_pad(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, state: dict[str, torch.Tensor] | None = None,
+               final_dir: str | None = None) -> dict[str, str]:
+    """PAD's own format into `out_dir` (`final_dir`: where it will live, if renamed); returns the paths written."""
     state = vlm.model.state_dict() if state is None else state
     meta = projector_meta_of(vlm, spec)
     # Stage 2's projector belongs with its LLM: no lone mm_projector.bin that could be mistaken for stage 1's.
     paths = export_projector(sub_state(state, "projector."), out_dir, meta, spec.dtype, llava=spec.stage == 1)
     llm = vision_and_llm(vlm)[1]
     if spec.stage == 1 and spec.model.projector.kind in LLAVA_KINDS and llm.config.model_type == "llama":
-        paths["config"] = write_config(out_dir, config_for(vlm, spec))
+        tower, tower_state = vision_tower_for(vlm, spec, out_dir, final_dir or out_dir)
+        paths["config"] = write_config(out_dir, config_for(vlm, spec, tower))
+        projector = {k: v.to(DTYPES[spec.dtype]) for k, v in sub_state(state, "projector.").items()}
+        check_stage1_export(out_dir, projector, LLAVA_PREFIX, os.path.join(out_dir, VISION_DIR), tower_state)
     if spec.stage == 2:
         cast = DTYPES[spec.dtype]
         llm_dir = os.path.join(out_dir, LLM_DIR)

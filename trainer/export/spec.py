@@ -34,7 +34,11 @@ def staged_folder(out_dir: str) -> Iterator[str]:
     partial = out_dir.rstrip("/") + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
-    yield partial
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a refused or failed export leaves nothing behind
+        raise
     shutil.rmtree(out_dir, ignore_errors=True)
     os.rename(partial, out_dir)
 

@@ -56,7 +56,7 @@ def write_format(fmt: str, vlm: LoadedVLM, spec: ExportSpec, out_dir: str,
         require_llava_kind(spec.model.projector.kind, "transformers" if fmt == "hf" else "LLaVA")
     with staged_folder(out_dir) as tmp:
         if fmt == "pad":
-            paths = export_pad(vlm, spec, tmp, state)
+            paths = export_pad(vlm, spec, tmp, state, final_dir=out_dir)
         elif fmt == "hf":
             from trainer.export.hf import export_hf
 

@@ -8,7 +8,7 @@ from tokenizers import Tokenizer
 from transformers import LlamaTokenizer
 
 from pad_pipeline.core.errors import PadError
-from trainer.export_legacy import legacy_llava_config, legacy_tokenizer_config, legacy_tokenizer_json
+from trainer.export.legacy_files import legacy_llava_config, legacy_tokenizer_config, legacy_tokenizer_json
 from trainer.models import tiny
 
 TEXTS = ["a canyon wall reflects the water.", "USER: what is this?\nASSISTANT: a dog", "red sky, blue river"]

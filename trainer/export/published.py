@@ -17,8 +17,8 @@ import torch
 from huggingface_hub import save_torch_state_dict
 from transformers import CLIPImageProcessor, LlavaForConditionalGeneration, PreTrainedModel
 
-from trainer.export_keys import clip_published, to_published
-from trainer.export_legacy import legacy_llava_config
+from trainer.export.keys import clip_published, to_published
+from trainer.export.legacy_files import legacy_llava_config
 
 MAX_SHARD = "5GB"
 

@@ -8,11 +8,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pad_pipeline.core.errors import PadError
-from trainer.config import ModelConfig
-from trainer.export import ExportSpec
-from trainer.export_check import check_hf_export
-from trainer.export_keys import from_published
-from trainer.export_run import write_format
+from trainer.config.sections import ModelConfig
+from trainer.export.check import check_hf_export
+from trainer.export.keys import from_published
+from trainer.export.spec import ExportSpec
+from trainer.export.write import write_format
 from trainer.models.loading import build_vlm
 
 
@@ -45,7 +45,7 @@ def test_a_complete_export_passes_and_a_damaged_one_is_refused(tiny, tmp_path):
 
 def test_pad_export_refuses_a_partial_layout_and_leaves_nothing(tiny, tmp_path, monkeypatch):
     vlm, spec = tiny
-    import trainer.export_published as published
+    import trainer.export.published as published
 
     original = published.to_published
 

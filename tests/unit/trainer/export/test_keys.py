@@ -7,7 +7,7 @@ import torch
 from transformers import CLIPVisionModel, LlavaConfig, LlavaForConditionalGeneration
 
 from pad_pipeline.core.errors import PadError
-from trainer.export_keys import clip_published, from_published, to_published
+from trainer.export.keys import clip_published, from_published, to_published
 from trainer.models import tiny
 
 # Key names of the published checkpoint (llava-hf/llava-1.5-7b-hf, model.safetensors.index.json).
