@@ -56,6 +56,20 @@ def exports(tmp_path_factory):
     return ns
 
 
+@pytest.fixture(scope="module")
+def llava_stack(exports):
+    """Both LLaVA-stack loads in one process (one torch + transformers import): the full folder and stage 1."""
+    ns = SimpleNamespace(given=str(exports.tmp / "given.pt"), full=str(exports.tmp / "llava.pt"),
+                         stage1=str(exports.tmp / "stage1.pt"))
+    size = tiny.TINY_IMAGE_SIZE
+    ns.pixels = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(3))
+    ns.square = Image.open(exports.image).convert("RGB").resize((size, size))
+    torch.save({"pixels": ns.pixels, "square": torch.from_numpy(np.asarray(ns.square).copy())}, ns.given)
+    run_in_stack("llava", "load_llava.py", "full", exports.llava, ns.given, ns.full,
+                 "stage1", exports.stage1, exports.base, ns.stage1)
+    return ns
+
+
 def _pad_ids(ids: torch.Tensor, image_token: int) -> torch.Tensor:
     """HF's ids (one `<image>` per vision token) -> PAD's (one IMAGE_TOKEN_INDEX per image)."""
     at = (ids == image_token).nonzero()[:, 0]
@@ -87,13 +101,9 @@ def test_hf_export_loads_completely_in_transformers_4_and_gives_pad_logits(expor
     torch.testing.assert_close(theirs[..., :ours.shape[-1]], ours, **TOL)
 
 
-def test_llava_export_loads_completely_in_llavas_stack_and_gives_pad_logits(exports):
-    pixels = torch.randn(1, 3, tiny.TINY_IMAGE_SIZE, tiny.TINY_IMAGE_SIZE, generator=torch.Generator().manual_seed(3))
-    square = Image.open(exports.image).convert("RGB").resize((tiny.TINY_IMAGE_SIZE,) * 2)
-    given, out = str(exports.tmp / "given.pt"), str(exports.tmp / "llava.pt")
-    torch.save({"pixels": pixels, "square": torch.from_numpy(np.asarray(square).copy())}, given)
-    run_in_stack("llava", "load_llava.py", "full", exports.llava, given, out)
-    got = torch.load(out, weights_only=True)
+def test_llava_export_loads_completely_in_llavas_stack_and_gives_pad_logits(exports, llava_stack):
+    pixels, square = llava_stack.pixels, llava_stack.square
+    got = torch.load(llava_stack.full, weights_only=True)
     assert got["version"] == "4.37.2"
     assert not any(got["info"].values()) and not any(got["tower_info"].values()), (got["info"], got["tower_info"])
     assert got["rows"][0] == got["rows"][1]  # the builder's resize_token_embeddings adds no random row
@@ -105,10 +115,8 @@ def test_llava_export_loads_completely_in_llavas_stack_and_gives_pad_logits(expo
     torch.testing.assert_close(got["pixels"], want, atol=1e-6, rtol=0)  # CLIPImageProcessor of vision_tower/
 
 
-def test_stage1_export_loads_over_a_base_and_as_pretrain_mm_mlp_adapter_in_llavas_stack(exports):
-    out = str(exports.tmp / "stage1.pt")
-    run_in_stack("llava", "load_llava.py", "stage1", exports.stage1, exports.base, out)
-    got = torch.load(out, weights_only=True)
+def test_stage1_export_loads_over_a_base_and_as_pretrain_mm_mlp_adapter_in_llavas_stack(exports, llava_stack):
+    got = torch.load(llava_stack.stage1, weights_only=True)
     assert got["unexpected"] == [] and got["missing_projector"] == []
     assert not any(got["tower_info"].values()), got["tower_info"]
     assert LLAVA_READS <= {k for k, v in got["config"].items() if v is not None}

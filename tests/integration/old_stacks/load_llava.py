@@ -3,8 +3,7 @@
 `LlavaLlamaForCausalLM` (a `LlamaForCausalLM` whose `model` holds `mm_projector`; the CLIP tower is loaded by
 name from `mm_vision_tower`, as its `CLIPVisionTower` does). Saves what PAD's side compares.
 
-usage: load_llava.py full EXPORT_LLAVA PIXELS.pt OUT.pt
-       load_llava.py stage1 EXPORT BASE_LLM OUT.pt
+usage: load_llava.py [full EXPORT_LLAVA PIXELS.pt OUT.pt] [stage1 EXPORT BASE_LLM OUT.pt]  (one process, both)
 """
 
 import re
@@ -109,5 +108,6 @@ def stage1(export: str, base: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    {"full": full, "stage1": stage1}[sys.argv[1]](*sys.argv[2:])
+    for at in range(1, len(sys.argv), 4):
+        {"full": full, "stage1": stage1}[sys.argv[at]](*sys.argv[at + 1:at + 4])
     print(transformers.__version__)
