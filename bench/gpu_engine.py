@@ -20,8 +20,8 @@ from typing import Any, Callable
 import torch
 from gpu_train import StepResult, on_device, set_checkpointing, stage_loss
 
-from trainer.launch import one_local_rank
 from trainer.models.vlm import PatchAlignedVLM
+from trainer.training.launch import one_local_rank
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEEPSPEED_JSON = {1: "cluster/deepspeed/zero2.json", 2: "cluster/deepspeed/zero3.json"}
@@ -35,7 +35,7 @@ class EngineRun:
 
 def engine_config(run: EngineRun, micro_batch: int, device: torch.device) -> dict[str, Any]:
     """The shipped DeepSpeed JSON of the stage, resolved as `pad pretrain` / `pad sft` resolve it."""
-    from trainer.engine import read_deepspeed_json, resolve_deepspeed_config
+    from trainer.training.engine import read_deepspeed_json, resolve_deepspeed_config
 
     raw = read_deepspeed_json(os.path.join(REPO, DEEPSPEED_JSON[run.stage]))
     raw["optimizer"]["params"]["torch_adam"] = run.torch_adam
@@ -46,7 +46,7 @@ def engine_config(run: EngineRun, micro_batch: int, device: torch.device) -> dic
 def time_engine_steps(vlm: PatchAlignedVLM, make_batch: Callable[..., dict[str, Any]], run: EngineRun,
                       micro_batch: int, steps: int, device: torch.device, flops_per_step: float) -> StepResult:
     """`steps` timed optimizer steps of `TrainingEngine` after one warm-up (checkpointing on, as trained)."""
-    from trainer.engine import TrainingEngine, init_distributed
+    from trainer.training.engine import TrainingEngine, init_distributed
 
     with one_local_rank():
         init_distributed("nccl" if device.type == "cuda" else "gloo")
@@ -86,8 +86,8 @@ def end_to_end(device: torch.device, steps: int) -> dict[str, Any]:
 
     Returns the seconds of each part and where the export's logits were computed."""
     from pad_pipeline.dataset.synthetic import random_field_build
-    from trainer.pretrain import run as pretrain
-    from trainer.sft import run as sft
+    from trainer.training.driver import run_pretrain as pretrain
+    from trainer.training.driver import run_sft as sft
 
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="pad-bench-e2e-") as tmp:

@@ -152,6 +152,7 @@ def pad_annotator(parts: ChainParts, batch: int, device: torch.device, compiled:
         if isinstance(stage, ModelStage):
             stage.model = wrappers[stage.role]
     annotator.device = device
+    annotator.sync_timings = True  # the table's ms per stage; bench/gpu_annotate.py times without it too
     return annotator
 
 

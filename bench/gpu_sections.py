@@ -98,6 +98,7 @@ class Run:
         for chain in ("paper", "fast"):
             yield f"{chain}: build", c["build"], lambda chain=chain: self.build(chain)
             yield f"{chain}: PAD", c["pad"], lambda chain=chain: self.pad(chain)
+            yield f"{chain}: costs", c.get("costs", c["pad"]), lambda chain=chain: self.costs(chain)
             yield f"{chain}: FLOPs", c["flops"], lambda chain=chain: self.count(chain)
             yield f"{chain}: peer", c["peer"], lambda chain=chain: self.peer(chain)
         yield "train: stage 1", c["train"], lambda: self.train(1)
@@ -192,6 +193,16 @@ class Run:
             self.eager[(chain, batch)] = results
             self.pad_rows[chain].append(row)
             self.rows.append(row)
+
+    def costs(self, chain: str) -> None:
+        """Issue 20's rows (bench/gpu_annotate.py): records across batch sizes, syncs and launches per stage,
+        GPU busy fraction, GPU-hours of a 558K build."""
+        from gpu_annotate import build_hours, gpu_busy, records_equal, stage_costs
+
+        parts, batch = self._parts(chain), max(self.plan.batches[chain])
+        self.rows += [records_equal(self.eager, chain), stage_costs(parts, self.images, batch, self.device),
+                      gpu_busy(parts, self.images, batch, self.device),
+                      build_hours(self.pad_rows.get(chain, []), chain, self.device)]
 
     def count(self, chain: str) -> None:
         """FLOPs of the timed work, per stage (calls of 4 images, so math-backend attention stays small)."""

@@ -24,11 +24,11 @@ from flop_count import Env, count_call
 from real_configs import clip_vit_large_336_config, vicuna_7b_config
 from transformers import CLIPVisionModel, LlamaForCausalLM
 
-from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from trainer.data.collate import PatchCollator
-from trainer.data.patch_sample import PatchSample
-from trainer.losses import total_loss
+from trainer.data.patches.sample import PatchSample
 from trainer.models import tiny as trainer_tiny
+from trainer.models.losses import total_loss
 from trainer.models.projectors import build_projector
 from trainer.models.vlm import PatchAlignedVLM
 
@@ -96,7 +96,7 @@ def stage1_batch(vlm: PatchAlignedVLM, n: int, seed: int = 0) -> dict[str, Any]:
 
 
 def stage2_batch(vlm: PatchAlignedVLM, n: int, text: int = SFT_TEXT_TOKENS, seed: int = 0) -> dict[str, Any]:
-    sft_sample = importlib.import_module("trainer.data.sft_sample").SftSample
+    sft_sample = importlib.import_module("trainer.data.chat.sample").SftSample
     collator = importlib.import_module("trainer.data.collate").SftCollator
     g = torch.Generator().manual_seed(seed)
     size, grid = vlm.vision.config.image_size, vlm.vision.config.image_size // vlm.vision.config.patch_size
@@ -116,7 +116,7 @@ def stage2_batch(vlm: PatchAlignedVLM, n: int, text: int = SFT_TEXT_TOKENS, seed
 def stage2_available() -> bool:
     """Stage 2 (`pad sft`): its collator and sample type, and a VLM whose LLM can be trained."""
     try:
-        importlib.import_module("trainer.data.sft_sample").SftSample  # noqa: B018
+        importlib.import_module("trainer.data.chat.sample").SftSample  # noqa: B018
         importlib.import_module("trainer.data.collate").SftCollator  # noqa: B018
     except (ImportError, AttributeError):
         return False

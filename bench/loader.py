@@ -20,8 +20,8 @@ from transformers import CLIPImageProcessor
 from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
-from trainer.data.pad_stream import PadStream, list_shards
-from trainer.data.patch_sample import PatchSampleBuilder
+from trainer.data.patches.sample import PatchSampleBuilder
+from trainer.data.patches.stream import PadStream, list_shards
 from trainer.models.tiny import tiny_tokenizer
 
 

@@ -20,8 +20,8 @@ from pad_pipeline.dataset.reader import iter_committed_samples
 from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
-from trainer.data.patch_sample import PatchSampleBuilder
-from trainer.losses import total_loss
+from trainer.data.patches.sample import PatchSampleBuilder
+from trainer.models.losses import total_loss
 from trainer.models.projectors import build_projector
 from trainer.models.tiny import tiny_tokenizer
 from trainer.models.vlm import PatchAlignedVLM

@@ -112,7 +112,7 @@ def report(run_dir: str, group: bool) -> None:
 
 
 def bench_steps(args: argparse.Namespace) -> None:
-    from trainer.sft import run
+    from trainer.training.driver import run_sft as run
 
     with tempfile.TemporaryDirectory() as root:
         write_conversations(os.path.join(root, "conversations.json"), os.path.join(root, "images"), args.entries)
@@ -128,8 +128,8 @@ def bench_steps(args: argparse.Namespace) -> None:
 
 
 def bench_check(n: int) -> None:
-    from trainer.data.sft_check import check_data
-    from trainer.sft_config import SftConfig
+    from trainer.config.sft import SftConfig
+    from trainer.data.chat.check import check_data
 
     with tempfile.TemporaryDirectory() as root:
         write_conversations(os.path.join(root, "c.json"), os.path.join(root, "images"), n)

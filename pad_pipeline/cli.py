@@ -191,13 +191,13 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from trainer.pretrain import run
+    from trainer.training.driver import run_pretrain
 
-    return run(args.manifest, args.overrides, resume=args.resume)
+    return run_pretrain(args.manifest, args.overrides, resume=args.resume)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from trainer.export_run import run_export
+    from trainer.export.write import run_export
 
     out, step = run_export(args.run, args.fmt, checkpoint=args.checkpoint, out=args.out, dtype=args.dtype)
     print(f"pad export: {args.fmt} export of {step} written to {out}", file=sys.stderr)
@@ -205,9 +205,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _sft(args: argparse.Namespace) -> int:
-    from trainer.sft import run
+    from trainer.training.driver import run_sft
 
-    return run(args.manifest, args.overrides, resume=args.resume, check_only=args.check)
+    return run_sft(args.manifest, args.overrides, resume=args.resume, check_only=args.check)
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
-"""The training side of PAD: stage-1 patch-aligned projector pretraining (`pad pretrain`) and stage-2
-instruction tuning (`pad sft`), one loop (`trainer.loop`) driving either stage.
+"""The training side of PAD: stage-1 patch-aligned projector pretraining (`pad pretrain`), stage-2 instruction
+tuning (`pad sft`), exports and the paper's measurements (`pad analyze`).
 
-Pure modules (`trainer.models`, `trainer.data`, `trainer.losses`, `trainer.schedule`) never import
-DeepSpeed or Ray; `trainer.engine` owns DeepSpeed and `trainer.launch` owns Ray Train.
+Packages by role: `config/` (manifest schemas), `models/` (pure `nn.Module`s and their loading; never imports
+`data/` or `training/`), `data/` (`patches/` for stage 1, `chat/` for stage 2), `training/` (the one loop,
+DeepSpeed in `engine` alone, Ray Train in `launch` alone, checkpoints, the driver), `stages/` (what each stage
+adds to the loop), `export/` (PAD's format, transformers Llava, LLaVA's own) and `analysis/`.
 """

@@ -5,6 +5,13 @@ a CUDA out-of-memory error halves the batch and retries (down to single images, 
 error in a batch is retried image by image, and an image that still fails is `model_error`. If every
 image of a multi-image batch fails alone too, the error is systemic and `SystemicModelError` is raised
 so the shard fails and is retried or recorded, instead of silently writing a shard of failures.
+
+Host and device overlap: a call's images run in micro-batches of `models.segmenter.batch_size` (an
+image's annotation does not depend on its batch, so this changes no byte). After micro-batch k's
+segmenter is queued on the device, the host finishes micro-batch k-1 (RLE strings, label records)
+while the device works; on CUDA, uploads come from pinned memory without blocking. Per-stage timings
+synchronise the device after each stage only when `sync_timings` is set (bench/gpu.py's stage figures);
+otherwise a stage's seconds are the host's time in it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 import torch
 
 from pad_pipeline.annotate.config import ModelsConfig
+from pad_pipeline.annotate.models import compiling
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.stages.base import Stage
 from pad_pipeline.annotate.stages.detect import DetectStage
@@ -56,12 +64,14 @@ class Annotator:
         self.stages = build_stages(models)
         self.device = torch.device("cpu")
         self.timings = ChainTimings()
+        self.sync_timings = False
 
     def setup(self) -> "Annotator":
         self.device = resolve_device(self.models.device, "models.device")
         if self.device.type == "cpu":
             prepare_cpu_threads()
         set_seed(self.models.seed)
+        compiling.MODE = self.models.compile_mode
         for stage in self.stages:
             stage.setup(self.device)
         return self
@@ -81,18 +91,40 @@ class Annotator:
         reuse and dropped tags); stages with nothing to report are left out."""
         return {s.name: s.stats() for s in self.stages if s.stats()}
 
-    def _run(self, images: Sequence[np.ndarray]) -> list[ImageAnnotation]:
-        batch: dict[str, list[Any]] = {"image": list(images)}
-        with torch.inference_mode():
-            for stage in self.stages:
-                t0 = time.perf_counter()
-                batch = stage(batch)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                self.timings.add(stage.name, time.perf_counter() - t0)
-        self.timings.images += len(images)
+    def _stage(self, name: str, fn: Any, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        t0 = time.perf_counter()
+        batch = fn(batch)
+        if self.sync_timings and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.timings.add(name, time.perf_counter() - t0)
+        return batch
+
+    @staticmethod
+    def _records(batch: dict[str, list[Any]]) -> list[ImageAnnotation]:
         return [ImageAnnotation(t.tags, [round(float(s), 4) for s in t.scores], labels, empty)
                 for t, labels, empty in zip(batch["tags"], batch["labels"], batch["empty_masks"], strict=True)]
+
+    def _run(self, images: Sequence[np.ndarray]) -> list[ImageAnnotation]:
+        *device_stages, last = self.stages
+        split = isinstance(last, EncodeStage)  # its host half can overlap the next micro-batch
+        micro = self.models.segmenter.batch_size if split else max(len(images), 1)
+        results: list[ImageAnnotation] = []
+        pending: dict[str, list[Any]] | None = None
+        with torch.inference_mode():
+            for start in range(0, len(images), micro):
+                batch: dict[str, list[Any]] = {"image": list(images[start:start + micro])}
+                for stage in device_stages:
+                    batch = self._stage(stage.name, stage, batch)
+                if not isinstance(last, EncodeStage):
+                    results += self._records(self._stage(last.name, last, batch))
+                    continue
+                if pending is not None:  # the host finishes k-1 while the device runs k's segmenter
+                    results += self._records(self._stage(last.name, last.finish, pending))
+                pending = self._stage(last.name, last.start, batch)
+            if pending is not None and isinstance(last, EncodeStage):
+                results += self._records(self._stage(last.name, last.finish, pending))
+        self.timings.images += len(images)
+        return results
 
     def annotate(self, images: Sequence[np.ndarray]) -> list[ImageAnnotation]:
         if not images:

@@ -79,7 +79,10 @@ class DetectorConfig(ConfigModel):
     box_threshold: float = 0.25
     text_threshold: float = 0.2
     max_text_tokens: int = Field(256, ge=8, description="Grounding DINO's text limit; tags are chunked under it")
-    batch_size: int = Field(4, ge=1)
+    batch_size: int = Field(4, ge=1, description="(image, prompt chunk) pairs per forward pass; pairs of one "
+                                                 "padded shape run together, a short pass is filled with blanks")
+    canvas_multiple: int = Field(128, ge=32, multiple_of=32, description="a processed image is padded to a "
+                                 "canvas whose sides are the next multiples of this (one shape per bucket)")
     text_cache_size: int = Field(256, ge=0, description="prompt-chunk encodings kept for reuse (0: per batch only)")
 
     @field_validator("kind")
@@ -113,6 +116,13 @@ class ModelsConfig(ConfigModel):
     seed: int = Field(0, description="seed of tiny-random weights")
     compile: bool = Field(False, description="torch.compile the image encoders (SAM, SAM 2, RAM's Swin): "
                                              "a CUDA speed knob, equal output up to float rounding")
+    compile_detector: bool = Field(False, description="also torch.compile Grounding DINO's Swin backbone (its "
+                                   "inputs are canvas buckets: a few static shapes); a speed knob, opt-in")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        "default", description="torch.compile mode of what `compile` compiles (reduce-overhead: CUDA graphs)")
+    weights_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="dtype the detector's and segmenter's weights are held in (bfloat16: no autocast, "
+                               "half the memory traffic; outputs change within tolerance, so it is in the hash)")
     tagger: TaggerConfig = Field(default_factory=TaggerConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     nms: NmsConfig = Field(default_factory=NmsConfig)

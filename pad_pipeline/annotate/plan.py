@@ -19,6 +19,7 @@ from typing import Any, Callable, TextIO
 
 import yaml
 
+from pad_pipeline.annotate import chain_version
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.plan_source import record_source_files, shard_starts, source_unchanged
 from pad_pipeline.annotate.sources import SourceItem, list_items, probe_source, source_files
@@ -34,17 +35,20 @@ from pad_pipeline.dataset.source_index import SourceFile
 from pad_pipeline.dataset.writer import write_plan
 
 # Fields under `models` that change speed, not the output; outside the hash and the changed-field list.
-SPEED_KNOBS = ("models.detector.text_cache_size", "models.compile")
+SPEED_KNOBS = ("models.detector.text_cache_size", "models.compile", "models.compile_detector", "models.compile_mode")
 
 
 def annotation_config_hash(cfg: AnnotateConfig) -> str:
     """Hash of what decides a shard's bytes. The runner, the output path, the detector's text cache
     (a reused encoding equals a fresh one, as after a change of batch size), `models.compile` (the
     same model, compiled: equal up to float rounding) and `publish` (what the dataset card says) are
-    left out, so they can change when a build is resumed."""
-    exclude = {"runner": True, "publish": True, "output": {"path"},
-               "models": {"detector": {"text_cache_size"}, "compile": True}}
-    return config_hash(cfg, exclude=exclude)  # type: ignore[arg-type]
+    left out, so they can change when a build is resumed. The chain's output version is folded in."""
+    return chain_version.versioned(config_hash(cfg, exclude=_HASH_EXCLUDE))  # type: ignore[arg-type]
+
+
+_HASH_EXCLUDE = {"runner": True, "publish": True, "output": {"path": True},
+                 "models": {"detector": {"text_cache_size": True}, "compile": True, "compile_detector": True,
+                            "compile_mode": True}}
 
 
 def source_fingerprint(kind: str, items: list[SourceItem], ranges: bool = True) -> str:
@@ -130,6 +134,9 @@ def _check_resume(cfg: AnnotateConfig, existing: Plan, plan: Plan, stream: TextI
     problem = resume_problem(existing, plan)
     if problem is None:
         return True
+    if committed_records(plan.out):
+        chain_version.refuse_old_chain(existing.out, existing.config_hash, config_hash(
+            cfg, exclude=chain_version.version_1_exclude(_HASH_EXCLUDE)))  # type: ignore[arg-type]
     changed = changed_fields(plan.out, cfg)
     detail = f"; changed: {'; '.join(changed)}" if changed else ""
     if not committed_records(plan.out):

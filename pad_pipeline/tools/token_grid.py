@@ -5,7 +5,7 @@
 many labels the trainer keeps. `default_token_grid()` is LLaVA-1.5's CLIP ViT-L/14-336 (resize +
 centre crop to 336 px, a 24 x 24 grid); `token_grid_from_manifest(path)` reads a `pad pretrain`
 manifest (processor and vision config only; no weights). `label_tokens` selects the tokens with the
-trainer's own function (`trainer.data.masks_to_tokens.rle_token_masks`), never a copy of it.
+trainer's own function (`trainer.data.patches.masks.rle_token_masks`), never a copy of it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.records import SampleRecord
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
-from trainer.data.masks_to_tokens import rle_token_masks
+from trainer.data.patches.masks import rle_token_masks
 
 VIT_L14_336 = "openai/clip-vit-large-patch14-336"
 
@@ -72,7 +72,7 @@ def _vision_parts(checkpoint: str, revision: str | None):
 def token_grid_from_manifest(path: str, overrides: Iterable[str] = ()) -> TokenGrid:
     """The token grid a `pad pretrain` manifest trains on: its vision tower's processor and patch grid,
     its projector's output grid, `data.image_aspect`, `data.min_coverage` and `data.max_regions`."""
-    from trainer.config import load_pretrain_config
+    from trainer.config.pretrain import load_pretrain_config
     from trainer.models.projectors import build_projector
 
     cfg = load_pretrain_config(path, overrides)

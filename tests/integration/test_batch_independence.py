@@ -1,5 +1,6 @@
-"""An annotation does not depend on its batch neighbours (issue 12): byte-identical shards whatever the
-runner's batch size (1, 3, 8) or the detector's, on images of many sizes and aspect ratios.
+"""An annotation does not depend on its batch neighbours (issues 12, 20): byte-identical shards whatever the
+runner's batch size (1, 3, 8) or the batched detector's (4, 2, 1 (image, chunk) pairs per pass), on images
+of many sizes and aspect ratios (several canvas buckets; pairs of one bucket share passes with blanks).
 
 Real `pad annotate` (`run_annotate` on a local Ray instance) with the tiny-random models. Shards of 5
 images: with batches of 3 every shard mixes sizes inside a batch (3 + 2), with 8 a batch is the whole
@@ -20,7 +21,7 @@ from pad_pipeline.ray.driver import run_annotate
 # (height, width): landscape, portrait, square, panoramas, odd sizes; two pairs of equal size.
 SIZES = [(60, 80), (80, 60), (64, 64), (45, 160), (150, 50), (60, 80), (97, 131), (33, 200),
          (120, 90), (71, 71), (200, 33), (80, 60)]
-# runner.batch_size 1, 3, 8, each with another detector batch size (default 4); three builds keep it short.
+# runner.batch_size 1, 3, 8, each with another detector batch size (4 is the default); three builds keep it short.
 BUILDS = {"runner1": {"batch_size": 1},
           "runner3_detector2": {"batch_size": 3, "detector_batch_size": 2},
           "runner8_detector1": {"batch_size": 8, "detector_batch_size": 1}}

@@ -20,11 +20,11 @@ import json, sys
 import torch
 sys.path.insert(0, "tests")
 from device_guard import guard_training_steps
-import trainer.loop
+import trainer.training.loop
 from pad_pipeline.cli import main
 
 command, log_path = sys.argv[1], sys.argv[2]
-with guard_training_steps(trainer.loop, torch.device("cpu")) as guard:
+with guard_training_steps(trainer.training.loop, torch.device("cpu")) as guard:
     code = main([command, *sys.argv[3:]])
 json.dump({"code": code, "calls": guard.log.calls}, open(log_path, "w"))
 sys.exit(code)

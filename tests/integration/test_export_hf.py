@@ -15,11 +15,11 @@ from safetensors.torch import load_file
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from pad_pipeline.cli import main
-from trainer import checkpoint
-from trainer.engine import consolidated_state_dict
-from trainer.export import read_pad_export
-from trainer.models.vlm import IMAGE_TOKEN_INDEX
-from trainer.sft_weights import load_trained_vlm
+from trainer.constants import IMAGE_TOKEN_INDEX
+from trainer.export.from_run import load_trained_vlm
+from trainer.export.pad_format import read_pad_export
+from trainer.training import checkpoint
+from trainer.training.engine import consolidated_state_dict
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

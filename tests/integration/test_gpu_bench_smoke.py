@@ -8,9 +8,10 @@ import sys
 
 from helpers import REPO, subprocess_env
 
-SECTIONS = ["peak", "paper: build", "paper: PAD", "paper: FLOPs", "paper: peer", "fast: build", "fast: PAD",
-            "fast: FLOPs", "fast: peer", "train: stage 1", "train: stage 2", "train: engine stage 1",
-            "train: engine stage 2", "train: engine fused Adam", "train: end to end", "paper: compile", "fast: compile"]
+SECTIONS = ["peak", "paper: build", "paper: PAD", "paper: costs", "paper: FLOPs", "paper: peer", "fast: build",
+            "fast: PAD", "fast: costs", "fast: FLOPs", "fast: peer", "train: stage 1", "train: stage 2",
+            "train: engine stage 1", "train: engine stage 2", "train: engine fused Adam", "train: end to end",
+            "paper: compile", "fast: compile"]
 WRAPPER = """import json, runpy, sys
 sys.argv = ["bench/gpu.py", "--smoke", "--out", sys.argv[1]]
 try:
@@ -43,6 +44,16 @@ def test_every_section_runs_at_tiny_sizes_and_prints_its_row(tmp_path):
         assert peer["rate"] > 0 and "PAD / peer = " in peer["note"] and "10.0 boxes/img" in peer["note"]
         compiled = rows[(chain, "PAD compiled", 1)]
         assert compiled["rate"] > 0 and "records equal to uncompiled: 2/2" in compiled["note"]
+        # issue 20's rows: records across batch sizes, syncs per stage (the counts the stages' docstrings
+        # state), GPU-only busy fraction, 558K GPU-hours
+        assert f"2/2 images equal at batches {', '.join(map(str, batches))}" in \
+            rows[(chain, "records equal across PAD batch sizes", None)]["note"]
+        costs = rows[(chain, "host syncs per batch, per image costs", max(batches))]["note"]
+        assert "tag 1 syncs" in costs and "detect 2 syncs" in costs and "encode 2 syncs" in costs
+        assert (chain, "GPU busy fraction: CUDA only, not measured here", max(batches)) in rows
+        best = max(batches, key=lambda b: rows[(chain, "PAD", b)]["rate"])
+        hours = rows[(chain, f"558K build at the best rate (batch {best})", best)]["note"]
+        assert "CPU (smoke sizes: not a real figure)-hours" in hours
     stage1 = rows[("train", "stage 1 step (projector; caption + patch loss)", 2)]
     assert stage1["rate"] > 0 and stage1["tflops"] > 0
     stage2 = rows[("train", "stage 2 step (projector + LLM; LM loss)", 2)]

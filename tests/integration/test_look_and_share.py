@@ -25,7 +25,7 @@ from pad_pipeline.cli import main
 from pad_pipeline.dataset.reader import iter_committed_samples
 from pad_pipeline.tools.show import TINT, GridLayout, label_colour, mark_colour
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
-from trainer.data.masks_to_tokens import rle_token_masks
+from trainer.data.patches.masks import rle_token_masks
 
 pytestmark = pytest.mark.integration
 TOKEN = "hf_padTestToken0123456789secret"

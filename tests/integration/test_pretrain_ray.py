@@ -18,7 +18,7 @@ def _run(out: str, data: str, mode: str) -> list[dict]:
     overrides = [f"data.path={data}", f"train.output_dir={out}", "train.max_steps=3", "train.save_every=2",
                  "train.progress=false", "train.tensorboard=false", "data.num_workers=0",
                  f"launch.mode={mode}", "launch.cpus_per_worker=1"]
-    code = ("import sys; from trainer.pretrain import run; "
+    code = ("import sys; from trainer.training.driver import run_pretrain as run; "
             f"sys.exit(run('manifests/pretrain-demo.yaml', {overrides!r}))")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local Ray instance
     env.update(PYTHONPATH=REPO, OMP_NUM_THREADS="1")

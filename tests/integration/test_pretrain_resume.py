@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pad_pipeline.dataset.synthetic import random_field_build
-from trainer import checkpoint
+from trainer.training import checkpoint
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +22,7 @@ STEPS = 10
 def _start(out: str, data: str, resume: bool = False) -> subprocess.Popen:
     overrides = [f"data.path={data}", f"train.output_dir={out}", f"train.max_steps={STEPS}", "train.save_every=3",
                  "train.keep_checkpoints=10", "train.progress=false", "data.num_workers=1"]
-    code = ("import sys; from trainer.pretrain import run; "
+    code = ("import sys; from trainer.training.driver import run_pretrain as run; "
             f"sys.exit(run('manifests/pretrain-demo.yaml', {overrides!r}, resume={resume}))")
     env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -76,7 +76,7 @@ def test_kill_resume_matches_uninterrupted_run(tmp_path):
 
 def test_fresh_run_refuses_a_folder_with_checkpoints_and_resume_needs_one(tmp_path):
     from pad_pipeline.core.errors import PadError
-    from trainer.pretrain import run
+    from trainer.training.driver import run_pretrain as run
 
     os.makedirs(os.path.join(tmp_path, "checkpoints", "step-00000003"))
     with open(os.path.join(tmp_path, "checkpoints", "step-00000003", "trainer_state.json"), "w") as f:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trainer import checkpoint
+from trainer.training import checkpoint
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +22,7 @@ TWO_RANKS = ["launch.mode=ray", "launch.num_workers=2", "launch.cpus_per_worker=
 
 
 def _sft(out: str, extra: list[str], resume: bool = False) -> None:
-    code = ("import sys; from trainer.sft import run; "
+    code = ("import sys; from trainer.training.driver import run_sft as run; "
             f"sys.exit(run('manifests/sft-demo.yaml', {COMMON + extra + [f'train.output_dir={out}']!r}, "
             f"resume={resume}))")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trainer import checkpoint
+from trainer.training import checkpoint
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,7 +23,7 @@ def _start(out: str, resume: bool = False) -> subprocess.Popen:
     overrides = [f"train.output_dir={out}", f"train.max_steps={STEPS}", "train.save_every=2", "init.projector=null",
                  "train.keep_checkpoints=10", "train.progress=false", "train.tensorboard=false",
                  "data.num_workers=1", "export.formats=[]", "train.deepspeed=cluster/deepspeed/zero3.json"]
-    code = ("import sys; from trainer.sft import run; "
+    code = ("import sys; from trainer.training.driver import run_sft as run; "
             f"sys.exit(run('manifests/sft-demo.yaml', {overrides!r}, resume={resume}))")
     env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -17,7 +17,7 @@ import yaml
 
 from pad_pipeline.annotate.config import load_annotate_config
 from trainer.analysis.config import TRAIN_PREFIX, load_analyze_config, pretrain_config
-from trainer.config import load_pretrain_config
+from trainer.config.pretrain import load_pretrain_config
 
 MANIFESTS = sorted((Path(__file__).resolve().parents[2] / "manifests").glob("*.yaml"))
 PROJECTOR_FILES = (".bin", ".pt", ".pth", ".safetensors")
@@ -49,7 +49,7 @@ def _pretrain(path: Path) -> Paths:
 
 
 def _sft(path: Path) -> Paths:
-    from trainer.sft_config import load_sft_config
+    from trainer.config.sft import load_sft_config
 
     cfg = load_sft_config(path)
     source = cfg.init.projector

@@ -29,7 +29,8 @@ from pad_pipeline.core.config import ConfigModel, build_config, load_config, set
 from pad_pipeline.core.errors import ConfigError
 from pad_pipeline.dataset.shapes import SyntheticShapesConfig
 from trainer.analysis.metrics import THRESHOLD_RULES, ThresholdRule
-from trainer.config import ModelConfig, PatchSampleConfig, PretrainConfig
+from trainer.config.pretrain import PretrainConfig
+from trainer.config.sections import ModelConfig, PatchSampleConfig
 from trainer.models.registry import PROJECTORS
 
 TRAIN_PREFIX = "train:"

@@ -35,10 +35,10 @@ from trainer.analysis.prepare import build_synthetic_sets, train_projectors
 from trainer.analysis.projectors import describe, resolve_projector
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
-from trainer.data.pad_stream import list_shards
-from trainer.data.patch_sample import PatchSample, PatchSampleBuilder
-from trainer.data.text_embeddings import tag_token_ids
+from trainer.data.patches.sample import PatchSample, PatchSampleBuilder
+from trainer.data.patches.stream import list_shards
 from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.models.text_embeddings import tag_token_ids
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Notation: V is a set of embeddings, one per row (n, d); W the LLM input embedding matrix (vocab, d);
 for one image, `tokens` [M, D] are its projected vision tokens on a g x g grid (M = g^2, row-major),
 `text` [L, D] the text embeddings t_p of its L labels (paper eq. 2) and `gt_masks` bool [L, M] the tokens
-each label's mask covers (the half-area rule of `trainer.data.masks_to_tokens`). Every function also
+each label's mask covers (the half-area rule of `trainer.data.patches.masks`). Every function also
 takes a batch ([B, M, D], [B, L, D], [B, L, M]) with `valid` bool [B, L] marking real labels.
 
 - Von Neumann entropy (Definition 3.1): Sigma = (1/n) sum_i v_i v_i^T (uncentred), rho = Sigma / tr(Sigma),

@@ -1,7 +1,7 @@
 """What a reproduction manifest makes before measuring: synthetic builds, then stage-1 training runs.
 
 `build_synthetic_sets(cfg)` writes (or finishes) every `synthetic:` build. `train_projectors(cfg)` runs
-`pad pretrain` (`trainer.pretrain.run`) for every `train.runs` entry, each in a child process and in
+`pad pretrain` (`trainer.training.driver.run_pretrain`) for every `train.runs` entry, each in a child process and in
 `OUTPUT/train/NAME/`, with its resolved manifest written beside it as `NAME.yaml`. A run whose folder
 already holds an export made from the same resolved config is reused, one with checkpoints of the
 same config is resumed, and a folder made from another config is refused (never overwritten).
@@ -19,9 +19,9 @@ from pad_pipeline.core import runtime
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.shapes import build_synthetic
-from trainer import checkpoint
 from trainer.analysis.config import AnalyzeConfig, pretrain_config
-from trainer.config import PretrainConfig
+from trainer.config.pretrain import PretrainConfig
+from trainer.training import checkpoint
 
 
 def build_synthetic_sets(cfg: AnalyzeConfig) -> None:
@@ -66,11 +66,11 @@ def _train_one(pcfg: PretrainConfig, name: str) -> None:
 
 def _pretrain_child(manifest: str, resume: bool) -> None:
     os.dup2(2, 1)  # the training's chatter (DeepSpeed logs to stdout) stays off the printed table
-    from trainer import pretrain  # DeepSpeed is imported only where a run trains
+    from trainer.training import driver  # DeepSpeed is imported only where a run trains
 
     runtime.prepare_cpu_threads()
     try:
-        pretrain.run(manifest, [], resume=resume)
+        driver.run_pretrain(manifest, [], resume=resume)
     except PadError as e:
         print(f"pad pretrain: error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -3,7 +3,7 @@
 `resolve_projector(spec, ...)` turns a manifest entry into an `nn.Module` in float32 (eval mode):
 - `random`: a fresh projector of `spec.kind` (default: the manifest's model.projector), seeded;
 - `train:RUN` or a run folder: its `export/projector.safetensors` (else its newest checkpoint's); a PAD
-  export folder (`RUN/export`, trainer.export): its `projector.safetensors`;
+  export folder (`RUN/export`, trainer.export.pad_format): its `projector.safetensors`;
 - a `.safetensors` file: ours carry their kind and sizes as metadata; others are inferred from the keys;
 - a `.bin`/`.pt` file: LLaVA's `mm_projector.bin` (keys `model.mm_projector.*`), read with weights_only.
 The result is checked against the loaded vision and LLM widths, so a projector from another model pair
@@ -21,14 +21,15 @@ from torch import nn
 
 from pad_pipeline.core import runtime
 from pad_pipeline.core.errors import PadError
-from trainer import checkpoint
 from trainer.analysis.config import TRAIN_PREFIX, AnalyzeConfig, ProjectorSpec, train_run_dir
-from trainer.export import LLAVA_PREFIX, load_projector
+from trainer.export.llava import LLAVA_PREFIX
+from trainer.export.pad_format import load_projector
 from trainer.models.projectors import build_projector
+from trainer.training import checkpoint
 
 
 def _run_projector_file(run_dir: str) -> str:
-    """A run folder's (or a PAD export folder's, see trainer.export) projector.safetensors."""
+    """A run folder's (or a PAD export folder's, see trainer.export.pad_format) projector.safetensors."""
     for exported in (os.path.join(run_dir, "export", "projector.safetensors"),
                      os.path.join(run_dir, "projector.safetensors")):
         if os.path.isfile(exported):

@@ -1,1 +1,1 @@
-"""Data of stage 1: PAD shards -> per-sample tensors (image, caption ids, region token masks) -> batches."""
+"""Training data: `patches/` (stage 1, a PAD build), `chat/` (stage 2, conversations), shared geometry, collation."""

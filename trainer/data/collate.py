@@ -18,18 +18,10 @@ from typing import Sequence, cast
 
 import torch
 
-from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
-from trainer.data.conversations import BadSample
-from trainer.data.patch_sample import PatchSample
-from trainer.data.sft_sample import SftSample
-
-__all__ = ["IGNORE_INDEX", "IMAGE_TOKEN_INDEX", "PatchCollator", "SftCollator", "normalize_pixels", "pad_tokens"]
-
-
-def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 [B, 3, H, W] -> the processor's float input: (x / 255 - mean) / std (mean/std of shape [3])."""
-    scale = 1.0 / (255.0 * std.float())
-    return pixels.float() * scale.view(1, 3, 1, 1) - (mean.float() / std.float()).view(1, 3, 1, 1)
+from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.data.chat.conversations import BadSample
+from trainer.data.chat.sample import SftSample
+from trainer.data.patches.sample import PatchSample
 
 
 def pad_tokens(ids: Sequence[list[int]], labels: Sequence[list[int]], pad_token_id: int) -> dict[str, torch.Tensor]:

@@ -1,1 +1,3 @@
-"""Models of stage 1: projectors, the frozen vision encoder + LLM assembly, tiny test presets, loaders."""
+"""The model library: projectors, the VLM (vision tower + projector + LLM), its losses and loaders, tiny presets.
+
+Pure `nn.Module`s and functions: never imports `trainer.data` or `trainer.training` (nor DeepSpeed or Ray)."""

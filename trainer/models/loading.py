@@ -1,4 +1,4 @@
-"""Loading the stage-1 parts by hub id or local path (or `tiny-random`) and assembling the VLM.
+"""Loading the VLM's parts by hub id or local path (or `tiny-random`) and assembling the VLM.
 
 `load_vision(cfg, dtype)` -> (CLIPVisionModel, CLIPImageProcessor); `load_llm(cfg, dtype)` ->
 (causal LM, tokenizer); `build_vlm(cfg.model, dtype, train_llm=...)` -> `LoadedVLM` with the projector sized
@@ -24,7 +24,7 @@ from transformers import (
 
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM, set_seed
-from trainer.config import LlmConfig, ModelConfig, VisionConfig
+from trainer.config.sections import LlmConfig, ModelConfig, VisionConfig
 from trainer.models import tiny
 from trainer.models.projectors import CAbstractor, build_projector
 from trainer.models.vlm import PatchAlignedVLM

@@ -17,12 +17,15 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
 
-from trainer.data.chat_tokens import IGNORE_INDEX, IMAGE_TOKEN_INDEX
-from trainer.data.collate import normalize_pixels
-from trainer.data.text_embeddings import tag_embeddings
-from trainer.losses import patch_alignment_loss, region_embeddings
+from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.models.losses import patch_alignment_loss, region_embeddings
+from trainer.models.text_embeddings import tag_embeddings
 
-__all__ = ["IMAGE_TOKEN_INDEX", "PatchAlignedVLM"]
+
+def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> the processor's float input: (x / 255 - mean) / std (mean/std of shape [3])."""
+    scale = 1.0 / (255.0 * std.float())
+    return pixels.float() * scale.view(1, 3, 1, 1) - (mean.float() / std.float()).view(1, 3, 1, 1)
 
 
 class PatchAlignedVLM(nn.Module):

@@ -8,7 +8,9 @@ and a second batch size marks the batch dimension dynamic instead of compiling o
 Compiled kernels fuse and reorder float sums, so the output equals the eager one up to rounding:
 a speed knob, off by default and left out of the build's config hash, like the text-encoder cache.
 `BACKEND` is inductor; bench/gpu.py's CPU smoke run sets "eager" (Dynamo's tracing without code
-generation, which on a CPU takes minutes).
+generation, which on a CPU takes minutes). `MODE` is `models.compile_mode` ("reduce-overhead" captures
+CUDA graphs: the detector's bucketed shapes and the encoders' fixed batches make that possible).
+`models.compile_detector` compiles Grounding DINO's Swin backbone too (opt-in: not measured yet).
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from __future__ import annotations
 from torch import nn
 
 BACKEND = "inductor"
+MODE = "default"  # `models.compile_mode`, set by the annotator before its wrappers are built
 
 
 def compile_encoder(module: nn.Module) -> nn.Module:
-    """`module`, compiled in place with `BACKEND` (returned for chaining)."""
-    module.compile(backend=BACKEND)
+    """`module`, compiled in place with `BACKEND` and `MODE` (returned for chaining)."""
+    if BACKEND == "inductor" and MODE != "default":
+        module.compile(backend=BACKEND, mode=MODE)
+    else:
+        module.compile(backend=BACKEND)
     return module

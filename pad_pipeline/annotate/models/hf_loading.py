@@ -62,5 +62,10 @@ def autocast(device: torch.device, dtype: str) -> ContextManager[Any]:
     return contextlib.nullcontext()
 
 
+def hold_weights(model: Any, weights_dtype: str) -> Any:
+    """`model` with its floating weights in `models.weights_dtype` (bfloat16: no autocast needed)."""
+    return model.to(torch.bfloat16) if weights_dtype == "bfloat16" else model
+
+
 def provenance(name: str, checkpoint: str, revision: str | None) -> dict[str, str | None]:
     return {"name": name, "checkpoint": checkpoint, "revision": revision}

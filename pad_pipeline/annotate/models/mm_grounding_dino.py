@@ -36,4 +36,4 @@ def build_mm_grounding_dino(cfg: DetectorConfig, models: ModelsConfig, device: t
             MMGroundingDinoForObjectDetection, GroundingDinoImageProcessor, cfg.checkpoint, cfg.revision,
             "models.detector.checkpoint")
     return MMGroundingDinoDetector(model, tokenizer, processor, cfg, device, models.dtype,  # type: ignore[arg-type]
-                                   revision)
+                                   revision, models.weights_dtype, models.compile_detector)

@@ -37,7 +37,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "tiny-random": {
         "tagger": {"kind": "clip", "checkpoint": "tiny-random", "threshold": 0.0, "max_tags": 6},
         "detector": {"kind": "grounding_dino", "checkpoint": "tiny-random", "box_threshold": 0.0,
-                     "text_threshold": 0.0},
+                     "text_threshold": 0.0, "canvas_multiple": 32},
         "segmenter": {"kind": "sam", "checkpoint": "tiny-random"},
         "nms": {"iou_threshold": 0.5, "max_boxes": 8},
         "dtype": "float32",

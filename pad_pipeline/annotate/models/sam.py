@@ -21,7 +21,7 @@ from pad_pipeline.annotate.config import ModelsConfig, SegmenterConfig
 from pad_pipeline.annotate.models import preprocess as pp
 from pad_pipeline.annotate.models.base import MaskResult, images_to_device
 from pad_pipeline.annotate.models.compiling import compile_encoder
-from pad_pipeline.annotate.models.hf_loading import autocast, load_image_model, provenance
+from pad_pipeline.annotate.models.hf_loading import autocast, hold_weights, load_image_model, provenance
 from pad_pipeline.annotate.models.tiny import tiny_sam
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM
@@ -54,9 +54,14 @@ class SamSegmenter:
     """SAM prompted with each image's boxes; see the module docstring."""
 
     def __init__(self, model: SamModel, processor: SamImageProcessor, cfg: SegmenterConfig,
-                 device: torch.device, dtype: str, revision: str | None, compiled: bool = False):
+                 device: torch.device, dtype: str, revision: str | None, compiled: bool = False,
+                 weights_dtype: str = "float32"):
         # PreTrainedModel.to is @wraps(nn.Module.to): its stub takes the device for `self`
         self.model = model.to(device).eval()  # type: ignore[arg-type]
+        # models.weights_dtype: only the ViT encoder (its FLOPs); boxes and masks stay float32, as bf16
+        # would round box corners to several pixels
+        hold_weights(self.model.vision_encoder, weights_dtype)
+        self.encoder_dtype = next(self.model.vision_encoder.parameters()).dtype
         if compiled:  # models.compile: the ViT image encoder is nearly all of SAM's FLOPs
             compile_encoder(self.model.vision_encoder)
         self.cfg, self.device, self.dtype, self.revision = cfg, device, dtype, revision
@@ -100,7 +105,8 @@ class SamSegmenter:
                                                                                     self.device)])
             with autocast(self.device, self.dtype):
                 # Always batch_size rows, so an image's masks do not depend on its batch (pp.fill_batch).
-                embeddings = self.model.get_image_embeddings(pp.fill_batch(pixels, self.cfg.batch_size))
+                embeddings = self.model.get_image_embeddings(
+                    pp.fill_batch(pixels, self.cfg.batch_size).to(self.encoder_dtype)).float()
             for j, i in enumerate(idx):
                 results[i] = self._decode(embeddings[j], boxes[i], tuple(images[i].shape[:2]))
         return results
@@ -119,4 +125,5 @@ def build_sam(cfg: SegmenterConfig, models: ModelsConfig, device: torch.device) 
     else:
         model, processor, revision = load_image_model(SamModel, SamImageProcessor, cfg.checkpoint, cfg.revision,
                                                        "models.segmenter.checkpoint")
-    return SamSegmenter(model, processor, cfg, device, models.dtype, revision, compiled=models.compile)
+    return SamSegmenter(model, processor, cfg, device, models.dtype, revision, compiled=models.compile,
+                        weights_dtype=models.weights_dtype)

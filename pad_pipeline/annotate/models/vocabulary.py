@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Sequence
 
 import fsspec
+import numpy as np
 import torch
 
 from pad_pipeline.annotate.config import TaggerConfig
@@ -97,14 +98,15 @@ def build_vocabulary(tags: Sequence[str], cfg: TaggerConfig, default_threshold: 
 def select_tags(scores: torch.Tensor, vocab: Vocabulary, max_tags: int) -> list[TagResult]:
     """(B, C) scores -> per image the tags above threshold and not denied, best first (pure).
 
-    Ties keep the vocabulary order; a tag listed twice in the vocabulary is emitted once.
+    Ties keep the vocabulary order; a tag listed twice in the vocabulary is emitted once. One host
+    sync: the scores are copied to the host once and selected there.
     """
-    scores = scores.float().cpu()
-    keep = (scores > vocab.thresholds) & ~vocab.denied
+    host = scores.float().cpu().numpy()  # the one device read of the tagger (numpy from here on)
+    keep = (host > vocab.thresholds.numpy()) & ~vocab.denied.numpy()
     results = []
-    for row, mask in zip(scores, keep, strict=True):
-        idx = mask.nonzero().flatten()
-        order = idx[torch.argsort(row[idx], descending=True, stable=True)].tolist()
+    for row, mask in zip(host, keep, strict=True):
+        idx = np.flatnonzero(mask)
+        order = idx[np.argsort(-row[idx], kind="stable")].tolist()
         tags: list[str] = []
         values: list[float] = []
         for i in order:

@@ -1,4 +1,8 @@
-"""Detect stage: images + tags -> `detections` (boxes, scores, one tag per box)."""
+"""Detect stage: images + tags -> `detections` (boxes, scores, one tag per box).
+
+Host syncs per batch: 2 (the kept boxes of every pair found and their tag indices copied once,
+`grounding_dino`), whatever the number of images, prompt chunks and boxes.
+"""
 
 from __future__ import annotations
 

@@ -1,44 +1,83 @@
-"""Encode stage: detections + masks -> `labels` (the sample record's label dicts, RLE on device).
+"""Encode stage: detections + masks -> `labels` (the sample record's label dicts) for the whole batch.
 
-Empty masks are dropped and counted in `empty_masks`. Numbers are rounded (box to 0.1 px, scores to
-4 decimals) so records are compact and stable across runs.
+Every mask of the batch goes through one device run-length pass (`ops.rle_batch.encode_batch`); its run
+boundaries and every box, score and mask score cross to the host in one copy. Empty masks are dropped and
+counted in `empty_masks`. Numbers are rounded (box to 0.1 px, scores to 4 decimals) so records are
+compact and stable across runs.
+
+Host syncs per batch: 2 (the run boundaries' `nonzero` and the one copy), whatever the number of images
+and boxes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 
-from pad_pipeline.annotate.ops.rle import encode_masks
+from pad_pipeline.annotate.models.base import Detections, MaskResult
+from pad_pipeline.annotate.ops.rle_batch import CopiedBoundaries, finish_encode, start_encode
 from pad_pipeline.annotate.stages.base import Batch
 
+LabelList = list[dict[str, Any]]
 
-def image_labels(detections: Any, masks: Any) -> tuple[list[dict[str, Any]], int]:
-    """Label records of one image, best box score first, and the number of empty masks dropped."""
-    areas = masks.masks.flatten(1).sum(1) if len(detections) else torch.zeros(0)
-    keep = (areas > 0).nonzero().flatten()
-    rles = encode_masks(masks.masks[keep]) if keep.numel() else []
-    boxes = detections.boxes[keep].tolist() if keep.numel() else []
-    scores = detections.scores[keep].tolist() if keep.numel() else []
-    mask_scores = masks.scores[keep].tolist() if keep.numel() else []
-    area_list = areas[keep].tolist() if keep.numel() else []
-    labels = [{"tag": detections.labels[i], "bbox": [round(float(c), 1) for c in box],
-               "score": round(float(s), 4), "mask_score": round(float(ms), 4), "area": int(a),
-               "rle_mask": rle}
-              for i, box, s, ms, a, rle in zip(keep.tolist(), boxes, scores, mask_scores, area_list, rles, strict=True)]
-    labels.sort(key=lambda lab: -lab["score"])
-    return labels, len(detections) - len(labels)
+
+def _extras(detections: Sequence[Detections], masks: Sequence[MaskResult]) -> torch.Tensor | None:
+    """(total masks, 6): box xyxy, box score, mask score of every mask, in mask order."""
+    rows = [torch.cat([d.boxes.float(), d.scores.float()[:, None], m.scores.float().to(d.boxes.device)[:, None]], 1)
+            for d, m in zip(detections, masks, strict=True) if len(d)]
+    return torch.cat(rows) if rows else None
+
+
+def _records(labels: list[str], strings: list[str], areas: list[int], extras: np.ndarray) -> tuple[LabelList, int]:
+    out: LabelList = [{"tag": tag, "bbox": [round(float(c), 1) for c in row[:4]], "score": round(float(row[4]), 4),
+            "mask_score": round(float(row[5]), 4), "area": area, "rle_mask": rle}
+           for tag, rle, area, row in zip(labels, strings, areas, extras, strict=True) if area > 0]
+    out.sort(key=lambda lab: -lab["score"])
+    return out, len(labels) - len(out)
+
+
+def batch_labels(detections: Sequence[Detections], masks: Sequence[MaskResult]) -> list[tuple[LabelList, int]]:
+    """Per image: its label records, best box score first, and the number of empty masks dropped."""
+    return finish_labels(detections, start_encode([m.masks for m in masks], _extras(detections, masks)))
+
+
+def finish_labels(detections: Sequence[Detections], copied: CopiedBoundaries) -> list[tuple[LabelList, int]]:
+    """The host half of `batch_labels` (strings and records), once the copy `start_encode` began is done."""
+    encoded = finish_encode(copied)
+    results, start = [], 0
+    for d, strings, areas in zip(detections, encoded.strings, encoded.areas, strict=True):
+        rows = encoded.extras[start:start + len(d)]
+        start += len(d)
+        results.append(_records(d.labels, strings, areas, rows))
+    return results
+
+
+def image_labels(detections: Detections, masks: MaskResult) -> tuple[LabelList, int]:
+    """`batch_labels` of one image."""
+    return batch_labels([detections], [masks])[0]
 
 
 class EncodeStage:
+    """See the module docstring (2 host syncs per batch)."""
+
     name = "encode"
 
     def setup(self, device: torch.device) -> None:
         pass
 
     def __call__(self, batch: Batch) -> Batch:
-        results = [image_labels(d, m) for d, m in zip(batch["detections"], batch["masks"], strict=True)]
+        return self.finish(self.start(batch))
+
+    def start(self, batch: Batch) -> Batch:
+        """The device half: one run-length pass, the copy to the host under way (`encoded`)."""
+        return {**batch, "encoded": [start_encode([m.masks for m in batch["masks"]],
+                                                  _extras(batch["detections"], batch["masks"]))]}
+
+    def finish(self, batch: Batch) -> Batch:
+        """The host half: strings and label records (can run while the device works on the next batch)."""
+        results = finish_labels(batch["detections"], batch["encoded"][0])
         return {**batch, "labels": [r[0] for r in results], "empty_masks": [r[1] for r in results]}
 
     def provenance(self) -> dict[str, Any]:

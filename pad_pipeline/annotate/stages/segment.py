@@ -1,4 +1,8 @@
-"""Segment stage: images + boxes -> `masks` (MaskResult per image, one mask per box)."""
+"""Segment stage: images + boxes -> `masks` (MaskResult per image, one mask per box).
+
+Host syncs per batch: 0 (SAM and SAM 2 keep boxes, embeddings and masks on the device; the encode stage
+reads the masks back).
+"""
 
 from __future__ import annotations
 

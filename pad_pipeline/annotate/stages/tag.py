@@ -1,4 +1,7 @@
-"""Tag stage: images -> `tags` (TagResult per image, best first)."""
+"""Tag stage: images -> `tags` (TagResult per image, best first).
+
+Host syncs per batch: 1 (the scores of every image copied to the host once, `vocabulary.select_tags`).
+"""
 
 from __future__ import annotations
 

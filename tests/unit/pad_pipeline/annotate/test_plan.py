@@ -96,3 +96,24 @@ def test_runner_settings_do_not_change_the_plan(tmp_path):
     cfg = _cfg(src)
     cfg.runner.annotators = 7
     make_or_resume_plan(cfg, out)
+
+
+def test_a_build_planned_by_the_old_chain_is_refused_in_one_line(tmp_path):
+    """Chain output version 1 (unbatched detector) hashed the config without the version and without
+    `models.detector.canvas_multiple`; such a build with committed shards is not continued."""
+    from pad_pipeline.core.config import config_hash
+
+    src = _folder(tmp_path, 4)
+    out = str(tmp_path / "out")
+    cfg = _cfg(src)
+    _commit_first_shard(cfg, out)
+    v1 = config_hash(cfg, exclude={"runner": True, "publish": True, "output": {"path"},
+                                   "models": {"detector": {"text_cache_size", "canvas_multiple"}, "compile": True,
+                                              "compile_detector": True, "compile_mode": True, "weights_dtype": True}})
+    plan_file = tmp_path / "out" / "plan.json"
+    data = json.loads(plan_file.read_text())
+    assert data["config_hash"] != v1  # the version is part of today's hash
+    plan_file.write_text(json.dumps({**data, "config_hash": v1}))
+    with pytest.raises(PadError, match=r"older PAD chain \(output version 1\).*fresh --out") as err:
+        make_or_resume_plan(cfg, out)
+    assert "\n" not in str(err.value)

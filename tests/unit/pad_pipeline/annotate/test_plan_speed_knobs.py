@@ -23,3 +23,11 @@ def test_compile_changes_neither_the_hash_nor_the_changed_fields(tmp_path):
     assert changed_fields(out, compiled) == []
     assert [f.split(":")[0] for f in changed_fields(out, _cfg(src, dtype="float16"))] == ["models.dtype"]
     assert make_or_resume_plan(compiled, out) == plan  # a build resumes with compile switched on
+
+
+def test_compile_options_are_speed_knobs_but_bf16_weights_change_the_build(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    plain = annotation_config_hash(_cfg(src))
+    assert annotation_config_hash(_cfg(src, compile_detector=True, compile_mode="reduce-overhead")) == plain
+    assert annotation_config_hash(_cfg(src, weights_dtype="bfloat16")) != plain  # other bytes: another build

@@ -15,7 +15,7 @@ from pad_pipeline.dataset.synthetic import random_field_build, random_field_samp
 from pad_pipeline.tools.show import TINT, GridLayout, label_colour, mark_colour, render_sample
 from pad_pipeline.tools.token_grid import default_token_grid, label_tokens, token_grid_from_manifest
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
-from trainer.data.masks_to_tokens import rle_token_masks
+from trainer.data.patches.masks import rle_token_masks
 
 SPEC = ProcessorSpec.from_processor(CLIPImageProcessor(size={"shortest_edge": 336},
                                                        crop_size={"height": 336, "width": 336}))

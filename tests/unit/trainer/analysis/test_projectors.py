@@ -8,7 +8,8 @@ from safetensors.torch import save_file
 from pad_pipeline.core.errors import PadError
 from trainer.analysis.config import ProjectorSpec, load_analyze_config
 from trainer.analysis.projectors import infer_kind, resolve_projector
-from trainer.export import export_projector, llava_state_dict, projector_metadata
+from trainer.export.llava import llava_state_dict
+from trainer.export.pad_format import export_projector, projector_metadata
 from trainer.models.projectors import build_projector
 
 

@@ -5,8 +5,8 @@ import torch
 from PIL import Image
 from transformers import CLIPImageProcessor
 
-from trainer.data.collate import normalize_pixels
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
+from trainer.models.vlm import normalize_pixels
 
 
 def _normalise(pixels: torch.Tensor, spec: ProcessorSpec) -> torch.Tensor:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from pad_pipeline.core.runtime import TINY_RANDOM
-from trainer.config import LlmConfig, ModelConfig, VisionConfig
+from trainer.config.sections import LlmConfig, ModelConfig, VisionConfig
 from trainer.models import tiny
 from trainer.models.loading import build_vlm
 from trainer.models.placement import move_to, stray_tensors

@@ -4,8 +4,8 @@ losses and logits as a plain HF forward over the same embeddings computes them."
 import pytest
 import torch
 
-from trainer.config import ModelConfig
-from trainer.data.collate import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.config.sections import ModelConfig
+from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from trainer.models.loading import build_vlm
 
 TINY = {"vision": {"checkpoint": "tiny-random"}, "llm": {"checkpoint": "tiny-random"}}

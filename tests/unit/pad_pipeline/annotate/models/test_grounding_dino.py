@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProcessor, GroundingDinoProcessor
+from transformers import GroundingDinoForObjectDetection, GroundingDinoImageProcessor
 
 from pad_pipeline.annotate.config import DetectorConfig, ModelsConfig
 from pad_pipeline.annotate.models import grounding_dino
 from pad_pipeline.annotate.models.base import Detections, images_to_device
+from pad_pipeline.annotate.models.detect_batching import Pair, assemble_pass, pair_shape
 from pad_pipeline.annotate.models.grounding_dino import boxes_to_pixels, build_grounding_dino
 from pad_pipeline.annotate.models.grounding_text import assign_boxes_to_tags, chunk_tags, tag_phrase
 from pad_pipeline.annotate.models.tiny import default_tag_words, tiny_bert_tokenizer, tiny_grounding_dino
@@ -44,19 +45,30 @@ def test_device_preprocessing_matches_image_processor(detector, processor, monke
         torch.testing.assert_close(mine, ref, atol=1e-5, rtol=0)
 
 
-def test_a_pair_forward_matches_the_transformers_processor_path(detector):
-    """Each (image, chunk) pair alone, as GroundingDinoProcessor builds it for one image and one text."""
+def test_a_padded_pass_matches_the_transformers_path_on_the_same_padded_inputs(detector):
+    """A pair on its canvas and token bucket, among blank rows, gives what transformers gives for the same
+    pair padded the same way by the processor and tokenizer, run alone."""
     _, tok, image_processor = tiny_grounding_dino(0)
-    processor = GroundingDinoProcessor(image_processor=image_processor, tokenizer=tok)
     for im, tags in zip(images((48, 64), (90, 30)), (["dog", "cat"], ["traffic light", "tree", "sky"]), strict=True):
-        inputs = processor(images=[im], text=[" . ".join(tags) + " ."], return_tensors="pt")
-        with torch.no_grad():
-            ref = detector.model(**inputs)
         chunk = detector.chunks(tags)[0]
-        assert chunk.input_ids == inputs["input_ids"][0].tolist()
-        logits, boxes = detector._forward(detector.pixel_values(images_to_device([im], CPU)[0]), chunk)
-        torch.testing.assert_close(logits, ref.logits[0], atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(boxes, ref.pred_boxes[0], atol=1e-5, rtol=1e-4)
+        pixels = detector.pixel_values(images_to_device([im], CPU)[0])
+        shape = pair_shape(pixels, len(chunk.input_ids), 32, detector.text_limit)
+        ref_pixels = image_processor(images=[im], return_tensors="pt")["pixel_values"]
+        canvas = torch.zeros(1, 3, shape[0], shape[1])
+        canvas[..., :ref_pixels.shape[-2], :ref_pixels.shape[-1]] = ref_pixels
+        mask = torch.zeros(1, shape[0], shape[1], dtype=torch.long)
+        mask[:, :ref_pixels.shape[-2], :ref_pixels.shape[-1]] = 1
+        text = tok([" . ".join(tags) + " ."], padding="max_length", max_length=shape[2], return_tensors="pt")
+        assert text["input_ids"][0, :len(chunk.input_ids)].tolist() == chunk.input_ids
+        with torch.no_grad():
+            ref = detector.model(pixel_values=canvas, pixel_mask=mask, input_ids=text["input_ids"],
+                                 attention_mask=text["attention_mask"],
+                                 token_type_ids=torch.zeros_like(text["input_ids"]))
+        inputs = assemble_pass([Pair(0, chunk, pixels)], shape, 3, detector.blank, detector.pad_id, CPU)
+        logits, boxes = detector._forward(inputs)
+        assert logits.shape[0] == 1 and inputs.pixel_values.shape[0] == 3
+        torch.testing.assert_close(logits[0], ref.logits[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(boxes[0], ref.pred_boxes[0], atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
@@ -205,3 +217,15 @@ def test_local_checkpoint_goes_through_from_pretrained_with_revision(tmp_path, m
     torch.testing.assert_close(a.scores, b.scores)
     assert a.labels == b.labels
     assert loaded.provenance() == {"name": "grounding_dino", "checkpoint": str(tmp_path), "revision": "v1.0"}
+
+
+def test_bfloat16_weights_are_held_and_the_detector_still_runs():
+    """`models.weights_dtype: bfloat16` (a configurable GPU path, exercised here on the CPU): the weights are
+    bf16, no autocast is needed, and the outputs are float32 boxes inside the image, one tag each."""
+    det = build_grounding_dino(ALL_BOXES, ModelsConfig(seed=0, weights_dtype="bfloat16"), CPU)
+    assert {p.dtype for p in det.model.parameters()} == {torch.bfloat16}
+    ims, tags = images((48, 64), (90, 30)), [["dog", "cat"], ["tree"]]
+    for d, im, t in zip(det.detect(ims, tags), ims, tags, strict=True):
+        assert d.boxes.dtype == torch.float32 and len(d) == det.model.config.num_queries
+        assert torch.isfinite(d.scores).all() and set(d.labels) <= set(t)
+        assert (d.boxes[:, 0::2] <= im.shape[1]).all() and (d.boxes[:, 1::2] <= im.shape[0]).all()

@@ -4,10 +4,11 @@ kind, provenance, seeds and local checkpoints."""
 import numpy as np
 import pytest
 import torch
-from transformers import GroundingDinoProcessor, MMGroundingDinoForObjectDetection
+from transformers import MMGroundingDinoForObjectDetection
 
 from pad_pipeline.annotate.config import DetectorConfig, ModelsConfig
 from pad_pipeline.annotate.models import mm_grounding_dino
+from pad_pipeline.annotate.models.detect_batching import pair_shape
 from pad_pipeline.annotate.models.grounding_dino import boxes_to_pixels
 from pad_pipeline.annotate.models.grounding_text import assign_boxes_to_tags
 from pad_pipeline.annotate.models.mm_grounding_dino import build_mm_grounding_dino
@@ -30,17 +31,26 @@ def detector():
 
 
 def test_boxes_match_the_transformers_processor_path(detector):
-    """GroundingDinoProcessor + MMGroundingDinoForObjectDetection, decoded with PAD's box->tag rule."""
+    """GroundingDinoImageProcessor + tokenizer + MMGroundingDinoForObjectDetection on the pair padded as PAD
+    pads it (canvas and prompt-length buckets), decoded with PAD's box->tag rule."""
     assert isinstance(detector.model, MMGroundingDinoForObjectDetection)
     _, tokenizer, image_processor = tiny_mm_grounding_dino(0)
-    processor = GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
     for im, tags in zip(images((48, 64), (90, 30)), (["dog", "cat"], ["traffic light", "tree", "sky"]), strict=True):
         ours = detector.detect([im], [tags])[0]
-        inputs = processor(images=im, text=" . ".join(tags) + " .", return_tensors="pt")
-        with torch.no_grad():
-            out = detector.model(**inputs)
         chunk = detector.chunks(tags)[0]
-        assert chunk.input_ids == inputs["input_ids"][0].tolist()
+        pixels = image_processor(images=im, return_tensors="pt")["pixel_values"]
+        height, width, tokens = pair_shape(pixels[0], len(chunk.input_ids), detector.cfg.canvas_multiple,
+                                           detector.text_limit)
+        canvas = torch.zeros(1, 3, height, width)
+        canvas[..., :pixels.shape[-2], :pixels.shape[-1]] = pixels
+        mask = torch.zeros(1, height, width, dtype=torch.long)
+        mask[:, :pixels.shape[-2], :pixels.shape[-1]] = 1
+        text = tokenizer(" . ".join(tags) + " .", padding="max_length", max_length=tokens, return_tensors="pt")
+        assert text["input_ids"][0, :len(chunk.input_ids)].tolist() == chunk.input_ids
+        with torch.no_grad():
+            ids = text["input_ids"]
+            out = detector.model(pixel_values=canvas, pixel_mask=mask, input_ids=ids,
+                                 attention_mask=text["attention_mask"], token_type_ids=torch.zeros_like(ids))
         keep, index, score = assign_boxes_to_tags(out.logits[0], chunk.spans, 0.0, 0.0)
         assert len(ours) == int(keep.sum()) == detector.model.config.num_queries
         assert ours.labels == [chunk.tags[j] for j in index[keep].tolist()]

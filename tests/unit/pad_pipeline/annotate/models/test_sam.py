@@ -126,3 +126,15 @@ def test_processor_and_model_sizes_must_agree(tmp_path):
     SamImageProcessor().save_pretrained(tmp_path)  # pads to 1024, the tiny model takes 64
     with pytest.raises(PadError, match="models.segmenter.checkpoint.*1024"):
         build_sam(SegmenterConfig(checkpoint=str(tmp_path)), MODELS, CPU)
+
+
+def test_bfloat16_weights_hold_the_image_encoder_only():
+    """`models.weights_dtype: bfloat16`: the ViT encoder in bf16 (its FLOPs), prompts and masks in float32
+    (bf16 would round box corners); masks still bool at the image's size."""
+    seg = build_sam(SegmenterConfig(batch_size=2), ModelsConfig(seed=0, weights_dtype="bfloat16"), CPU)
+    assert {p.dtype for p in seg.model.vision_encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in seg.model.prompt_encoder.parameters()} == {torch.float32}
+    ims = images((40, 60), (64, 30))
+    out = seg.segment(ims, [torch.tensor([[2.0, 3.0, 30.0, 20.0]]), torch.tensor([[1.0, 1.0, 20.0, 50.0]] * 2)])
+    for r, im, n in zip(out, ims, (1, 2), strict=True):
+        assert r.masks.dtype == torch.bool and r.masks.shape == (n, *im.shape[:2]) and torch.isfinite(r.scores).all()

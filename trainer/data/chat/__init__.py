@@ -1,0 +1,1 @@
+"""Stage-2 data: LLaVA-665K conversations, templates, their index, order, stream, samples and checks."""

@@ -1,0 +1,106 @@
+"""A run folder read back, without DeepSpeed (for exports and evaluation): its config, a checkpoint, the model.
+
+`load_trained_vlm(run_dir, checkpoint=None, dtype)` reads the run's resolved `config.yaml` (an `SftConfig`),
+builds the VLM as training did (vision tower from its checkpoint or `tiny-random`), and loads the trained
+projector and LLM from a complete checkpoint (default: the newest, which is the final one):
+`projector.safetensors` and `llm.safetensors`, written by `trainer.stages.sft` beside DeepSpeed's files.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from pad_pipeline.core.config import load_config
+from pad_pipeline.core.errors import PadError
+from trainer.config.sft import SftConfig
+from trainer.export.pad_format import PROJECTOR_FILE
+from trainer.export.spec import sub_state
+from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.training import checkpoint as checkpoints
+
+
+def run_config(run_dir: str) -> SftConfig:
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise PadError(f"{run_dir}: no config.yaml (is it a `pad sft` output_dir?)")
+    return load_config(path, [], SftConfig)
+
+
+def load_trained_vlm(run_dir: str, checkpoint: str | None = None,
+                     dtype: torch.dtype = torch.float32) -> tuple[LoadedVLM, SftConfig]:
+    """(the trained VLM in eval mode on the CPU, the run's config)."""
+    cfg = run_config(run_dir)
+    folder = checkpoint or checkpoints.latest_checkpoint(run_dir)
+    if folder is None:
+        raise PadError(f"{run_dir}: no complete checkpoint (the run has not saved one yet)")
+    files = {name: os.path.join(folder, f"{name}.safetensors") for name in ("projector", "llm")}
+    missing = [p for p in files.values() if not os.path.isfile(p)]
+    if missing:
+        raise PadError(f"{folder}: {os.path.basename(missing[0])} is missing (not a pad sft checkpoint?)")
+    model_cfg = cfg.model.model_copy(deep=True)
+    model_cfg.llm.gradient_checkpointing = False
+    vlm = build_vlm(model_cfg, dtype=dtype, seed=cfg.train.seed)
+    vlm.model.projector.load_state_dict(load_file(files["projector"]))
+    vlm.model.llm.load_state_dict(load_file(files["llm"]))
+    vlm.model.to(dtype).eval()
+    return vlm, cfg
+
+
+def read_run_config(run_dir: str) -> tuple[Any, int]:
+    """(the resolved config of RUN, its stage): a `pad sft` config has `data.template`."""
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise PadError(f"{run_dir}: no config.yaml; not the output_dir of a `pad pretrain` or `pad sft` run")
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    if "template" in (raw.get("data") or {}):
+        return run_config(run_dir), 2
+    from trainer.config.pretrain import load_pretrain_config
+
+    return load_pretrain_config(path), 1
+
+
+def find_checkpoint(run_dir: str, name: str | None) -> str:
+    """The complete checkpoint `name` (`step-N`, `N` or a folder) of RUN, or its newest one."""
+    complete = checkpoints.complete_checkpoints(run_dir)
+    if name is None:
+        if not complete:
+            raise PadError(f"{run_dir}: no complete checkpoint to export (train first, or resume the run)")
+        return complete[-1]
+    digits = os.path.basename(name.rstrip("/")).removeprefix("step-")
+    if not digits.isdigit():
+        raise PadError(f"--checkpoint {name!r}: expected step-N or N (complete ones: "
+                       f"{', '.join(os.path.basename(c) for c in complete) or 'none'})")
+    wanted = os.path.join(checkpoints.checkpoints_dir(run_dir), checkpoints.checkpoint_name(int(digits)))
+    if wanted not in complete:
+        raise PadError(f"--checkpoint {name!r}: {wanted} is not a complete checkpoint (complete ones: "
+                       f"{', '.join(os.path.basename(c) for c in complete) or 'none'})")
+    return wanted
+
+
+def checkpoint_projector(step_dir: str) -> dict[str, torch.Tensor]:
+    """A checkpoint's projector weights: its `projector.safetensors`, else merged from DeepSpeed's partitions."""
+    path = os.path.join(step_dir, PROJECTOR_FILE)
+    if os.path.isfile(path):
+        return load_file(path)
+    from trainer.training.engine import consolidated_state_dict
+
+    return sub_state(consolidated_state_dict(step_dir), "projector.")
+
+
+def stage1_vlm(cfg: Any, step_dir: str) -> LoadedVLM:
+    from trainer.models.loading import build_vlm
+
+    model = cfg.model.model_copy(deep=True)
+    model.llm.gradient_checkpointing = False
+    vlm = build_vlm(model, torch.float32, seed=cfg.train.seed)
+    try:
+        vlm.model.projector.load_state_dict({k: v.float() for k, v in checkpoint_projector(step_dir).items()})
+    except RuntimeError as e:
+        raise PadError(f"{step_dir}: its projector does not fit the run's model ({str(e).splitlines()[0]})") from None
+    return vlm
