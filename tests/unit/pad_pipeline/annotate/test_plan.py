@@ -114,7 +114,7 @@ def test_a_build_planned_by_the_old_chain_is_refused_in_one_line(tmp_path):
     data = json.loads(plan_file.read_text())
     assert data["config_hash"] != v1  # the version is part of today's hash
     plan_file.write_text(json.dumps({**data, "config_hash": v1}))
-    record_file = tmp_path / "out" / "pad-000000.json"  # an old build's records carry the old hash too
+    record_file = tmp_path / "out" / "pad-000000.json"  # the old chain's shard carries the old hash too
     record_file.write_text(json.dumps({**json.loads(record_file.read_text()), "config_hash": v1}))
     with pytest.raises(PadError, match=r"older PAD chain \(output version 1\).*fresh --out") as err:
         make_or_resume_plan(cfg, out)
