@@ -28,7 +28,11 @@ def test_a_second_run_on_the_same_out_is_refused_naming_the_holder(tmp_path):
         time.sleep(0.05)
     second = subprocess.run(pad_command("annotate", str(manifest), "--set", "models.seed=7"), cwd=REPO,
                             env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    while time.time() < deadline and not (out / "plan.json").exists() and first.poll() is None:
+        time.sleep(0.05)
+    reading_while_held = main(["verify", str(out), "--allow-partial"])  # readers take no lease
     _, first_err = first.communicate(timeout=300)
+    assert reading_while_held == 0
     assert first.returncode == 0, first_err[-2000:]
     err = second.stderr.strip().splitlines()
     assert second.returncode == 2 and len(err) == 1, second.stderr
