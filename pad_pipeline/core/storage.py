@@ -30,17 +30,28 @@ def join(base: str, *parts: str) -> str:
     return os.path.join(base, *parts)
 
 
+def _durable_temp(path: str, data: bytes) -> str:
+    """`data` written and fsynced under a fresh temporary name beside `path` (its folder made); the name."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return tmp
+
+
 def write_bytes(url: str, data: bytes) -> None:
     """Write `data` under `url`; on local disks via a temporary name + rename (never half a file)."""
     fs, path = filesystem(url)
     if isinstance(fs, LocalFileSystem):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = _durable_temp(path, data)
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -60,13 +71,8 @@ def create_exclusive(url: str, data: bytes) -> bool:
     """
     fs, path = filesystem(url)
     if isinstance(fs, LocalFileSystem):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = _durable_temp(path, data)
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             os.link(tmp, path)
             return True
         except FileExistsError:
