@@ -22,13 +22,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from pad_pipeline.annotate.ops.rle import encode_mask_array
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.keys import image_key
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import COMMITTED, load_plan, scan_shards
 from pad_pipeline.dataset.records import Label, Plan, PlannedInput, Sample, SampleRecord
+from pad_pipeline.dataset.rle import encode_mask_array
 from pad_pipeline.dataset.writer import plan_identity, write_plan, write_shard
 
 

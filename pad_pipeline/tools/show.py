@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import committed_records, iter_tar_samples, read_index
 from pad_pipeline.dataset.records import Sample
+from pad_pipeline.dataset.rle import decode_mask
 
 DIM_OUTSIDE_VIEW = 0.35   # brightness of pixels the processor crops away
 TINT = 0.45               # opacity of a label's colour over its mask

@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.ranges import format_ranges
@@ -31,6 +30,7 @@ from pad_pipeline.dataset.reader import (
     scan_shards,
 )
 from pad_pipeline.dataset.records import RecordError, Sample, ShardRecord
+from pad_pipeline.dataset.rle import decode_mask
 from pad_pipeline.tools.verify_index import index_problems
 
 __all__ = ["VerifyReport", "build_status", "format_status", "repair_command", "shard_states", "verify_build"]

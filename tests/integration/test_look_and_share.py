@@ -20,9 +20,9 @@ from helpers import REPO, pad_command, subprocess_env
 from PIL import Image
 from transformers import CLIPImageProcessor
 
-from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.cli import main
 from pad_pipeline.dataset.reader import iter_committed_samples
+from pad_pipeline.dataset.rle import decode_mask
 from pad_pipeline.tools.show import TINT, GridLayout, label_colour, mark_colour
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
 from trainer.data.patches.masks import rle_token_masks

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from pad_pipeline.annotate.ops.rle import decode_mask, rle_bounding_box
+from pad_pipeline.dataset.rle import decode_mask, rle_bounding_box
 from trainer.data.geometry import ImageGeometry
 
 # Exactly-half cells stay in despite float rounding of the weights.

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from transformers import CLIPImageProcessor
 
-from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.cli import main
+from pad_pipeline.dataset.rle import decode_mask
 from pad_pipeline.dataset.synthetic import random_field_build, random_field_sample
 from pad_pipeline.tools.show import TINT, GridLayout, label_colour, mark_colour, render_sample
 from pad_pipeline.tools.token_grid import default_token_grid, label_tokens, token_grid_from_manifest

@@ -8,7 +8,7 @@ bounding-box crop the RLE path takes.
 import numpy as np
 import torch
 
-from pad_pipeline.annotate.ops.rle import encode_mask_array
+from pad_pipeline.dataset.rle import encode_mask_array
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
 from trainer.data.patches.masks import coverage_to_token_masks, rle_coverage, rle_token_masks
 

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from pad_pipeline.annotate.ops.rle import decode_mask
 from pad_pipeline.dataset.reader import iter_committed_samples
+from pad_pipeline.dataset.rle import decode_mask
 from pad_pipeline.dataset.synthetic import random_field_build
 from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from trainer.data.collate import PatchCollator

@@ -8,7 +8,7 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from pad_pipeline.annotate.ops.rle import (
+from pad_pipeline.dataset.rle import (
     decode_mask,
     encode_mask_array,
     encode_masks,
@@ -81,5 +81,5 @@ def test_empty_batch():
 
 
 def test_importing_the_codec_does_not_import_torch():
-    code = "import sys, pad_pipeline.annotate.ops.rle; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, pad_pipeline.dataset.rle; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
