@@ -162,7 +162,7 @@ def _show(args: argparse.Namespace) -> int:
 
     grid = None
     if args.grid:
-        from pad_pipeline.tools.token_grid import default_token_grid, token_grid_from_manifest
+        from trainer.data.patches.grid import default_token_grid, token_grid_from_manifest
 
         grid = token_grid_from_manifest(args.manifest) if args.manifest else default_token_grid()
     for line in show(args.out, args.key, args.png, grid):

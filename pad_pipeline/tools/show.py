@@ -15,6 +15,7 @@ import colorsys
 import io
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -25,6 +26,22 @@ from pad_pipeline.dataset.layout import BuildLayout
 from pad_pipeline.dataset.reader import committed_records, iter_tar_samples, read_index
 from pad_pipeline.dataset.records import Sample
 from pad_pipeline.dataset.rle import decode_mask
+
+if TYPE_CHECKING:
+    from pad_pipeline.dataset.records import SampleRecord
+
+
+class TokenView(Protocol):
+    """What `pad show --grid` needs of the trainer's token grid (`trainer.data.patches.grid.TokenGrid`,
+    handed in by `cli.py`: pad_pipeline imports trainer nowhere else)."""
+
+    @property
+    def grid(self) -> int: ...
+    def geometry(self, record: SampleRecord) -> Any: ...
+    def describe(self) -> str: ...
+    def label_tokens(self, record: SampleRecord) -> Any: ...
+
+
 
 DIM_OUTSIDE_VIEW = 0.35   # brightness of pixels the processor crops away
 TINT = 0.45               # opacity of a label's colour over its mask
@@ -104,7 +121,7 @@ def _grid_pixels(canvas: np.ndarray, layout: GridLayout) -> None:
     canvas[lines] = 0.6 * canvas[lines] + 0.4 * 255.0
 
 
-def render_sample(sample: Sample, token_grid=None, scale: int = 1) -> Image.Image:
+def render_sample(sample: Sample, token_grid: TokenView | None = None, scale: int = 1) -> Image.Image:
     """The sample's image with tinted masks, boxes and tags (and, with `token_grid`, the token grid and
     the tokens each label selects), at `scale` times the stored image's size."""
     image = Image.open(io.BytesIO(sample.image)).convert("RGB")
@@ -130,15 +147,14 @@ def render_sample(sample: Sample, token_grid=None, scale: int = 1) -> Image.Imag
                   stroke_width=1, stroke_fill=(0, 0, 0))
     draw.text((3, out.size[1] - int(getattr(font, "size", 10)) - 4), f"tags: {', '.join(sample.record.tags)}"[:120],
               fill=(255, 255, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0))
-    if layout is not None:
+    if layout is not None and token_grid is not None:
         _draw_token_marks(draw, sample, token_grid, layout, scale)
     return out
 
 
-def _draw_token_marks(draw: ImageDraw.ImageDraw, sample: Sample, token_grid, layout: GridLayout, scale: int) -> None:
-    from pad_pipeline.tools.token_grid import label_tokens
-
-    tokens = label_tokens(sample.record, token_grid)
+def _draw_token_marks(draw: ImageDraw.ImageDraw, sample: Sample, token_grid: TokenView, layout: GridLayout,
+                      scale: int) -> None:
+    tokens = token_grid.label_tokens(sample.record)
     slots = max(1, math.ceil(math.sqrt(len(tokens))))
     for i, selected in enumerate(tokens):
         for token in np.flatnonzero(selected.numpy()):
@@ -152,7 +168,7 @@ def _draw_token_marks(draw: ImageDraw.ImageDraw, sample: Sample, token_grid, lay
                            outline=(0, 0, 0) if size >= 3 else None)
 
 
-def show(out: str, key: str, png: str, token_grid=None) -> list[str]:
+def show(out: str, key: str, png: str, token_grid: TokenView | None = None) -> list[str]:
     """Draw sample `key` of the build at `out` into `png`; with `token_grid`, one line per label saying
     how many tokens it selects (what `pad show --grid` prints)."""
     sample = find_sample(out, key)
@@ -161,9 +177,7 @@ def show(out: str, key: str, png: str, token_grid=None) -> list[str]:
     storage.write_bytes(png, buf.getvalue())
     if token_grid is None:
         return []
-    from pad_pipeline.tools.token_grid import label_tokens
-
-    counts = label_tokens(sample.record, token_grid).sum(1).tolist()
+    counts = token_grid.label_tokens(sample.record).sum(1).tolist()
     lines = [token_grid.describe()]
     for i, (label, n) in enumerate(zip(sample.record.labels, counts, strict=True)):
         note = "" if n else "  (selects no token: the patch loss skips it)"

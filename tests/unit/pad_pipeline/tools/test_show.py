@@ -13,8 +13,8 @@ from pad_pipeline.cli import main
 from pad_pipeline.dataset.rle import decode_mask
 from pad_pipeline.dataset.synthetic import random_field_build, random_field_sample
 from pad_pipeline.tools.show import TINT, GridLayout, label_colour, mark_colour, render_sample
-from pad_pipeline.tools.token_grid import default_token_grid, label_tokens, token_grid_from_manifest
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
+from trainer.data.patches.grid import default_token_grid, token_grid_from_manifest
 from trainer.data.patches.masks import rle_token_masks
 
 SPEC = ProcessorSpec.from_processor(CLIPImageProcessor(size={"shortest_edge": 336},
@@ -81,7 +81,7 @@ def test_token_grid_from_a_pretrain_manifest(tmp_path):
         "data.max_regions=1"])
     assert (abstractor.grid, abstractor.spec.aspect, abstractor.max_regions) == (4, "pad", 1)
     record = random_field_sample(0, seed=0, min_side=120, max_side=140).record
-    tokens = label_tokens(record, abstractor)
+    tokens = abstractor.label_tokens(record)
     assert tokens.shape == (2, 16) and tokens[0].any() and not tokens[1].any()  # the trainer drops label 1
 
 

@@ -1,10 +1,13 @@
 """The trainer's view of a sample for `pad show --grid`: its image geometry, token grid and token sets.
 
+It lives in the trainer (pad_pipeline imports trainer only in `cli.py`): `pad show` receives a
+`TokenGrid` from the CLI and only calls its methods (`geometry`, `describe`, `label_tokens`).
+
 `TokenGrid` holds what decides which vision tokens a region selects: the CLIP processor's geometry
 (`trainer.data.geometry.ProcessorSpec`), the projector's output grid, the half-area threshold and how
 many labels the trainer keeps. `default_token_grid()` is LLaVA-1.5's CLIP ViT-L/14-336 (resize +
 centre crop to 336 px, a 24 x 24 grid); `token_grid_from_manifest(path)` reads a `pad pretrain`
-manifest (processor and vision config only; no weights). `label_tokens` selects the tokens with the
+manifest (processor and vision config only; no weights). `TokenGrid.label_tokens` selects the tokens with the
 trainer's own function (`trainer.data.patches.masks.rle_token_masks`), never a copy of it.
 """
 
@@ -33,6 +36,17 @@ class TokenGrid:
 
     def geometry(self, record: SampleRecord) -> ImageGeometry:
         return ImageGeometry.plan(record.width, record.height, self.spec)
+
+    def label_tokens(self, record: SampleRecord) -> torch.Tensor:
+        """Bool [L, grid * grid]: the tokens each label of `record` selects, as the trainer computes them
+        (labels past `max_regions`, which the trainer drops, select none)."""
+        labels = record.labels
+        kept = labels[: self.max_regions] if self.max_regions else labels
+        out = torch.zeros(len(labels), self.grid ** 2, dtype=torch.bool)
+        if kept:
+            out[: len(kept)] = rle_token_masks([lb.rle_mask for lb in kept], self.geometry(record),
+                                               self.grid, self.min_coverage)
+        return out
 
     def describe(self) -> str:
         return (f"{self.name}: {self.spec.aspect} to {self.spec.crop} px, {self.grid}x{self.grid} tokens, "
@@ -87,14 +101,3 @@ def token_grid_from_manifest(path: str, overrides: Iterable[str] = ()) -> TokenG
     return TokenGrid(spec, output_grid, cfg.data.min_coverage, cfg.data.max_regions,
                      f"{cfg.model.vision.checkpoint} + {p.kind} ({path})")
 
-
-def label_tokens(record: SampleRecord, token_grid: TokenGrid) -> torch.Tensor:
-    """Bool [L, grid * grid]: the tokens each label of `record` selects, as the trainer computes them
-    (labels past `max_regions`, which the trainer drops, select none)."""
-    labels = record.labels
-    kept = labels[: token_grid.max_regions] if token_grid.max_regions else labels
-    out = torch.zeros(len(labels), token_grid.grid ** 2, dtype=torch.bool)
-    if kept:
-        out[: len(kept)] = rle_token_masks([lb.rle_mask for lb in kept], token_grid.geometry(record),
-                                           token_grid.grid, token_grid.min_coverage)
-    return out
