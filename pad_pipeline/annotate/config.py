@@ -19,10 +19,10 @@ from typing import Any, Iterable, Literal
 from pydantic import Field, field_validator
 
 from pad_pipeline.annotate.models.registry import DETECTORS, MODEL_PRESETS, SEGMENTERS, TAGGERS
-from pad_pipeline.annotate.sources import SOURCES
+from pad_pipeline.annotate.sources.registry import SOURCES
 from pad_pipeline.core.config import ConfigModel, load_config
 from pad_pipeline.core.errors import ConfigError
-from pad_pipeline.tools.publish_config import PublishConfig
+from pad_pipeline.dataset.publish_config import PublishConfig
 
 
 class SourceConfig(ConfigModel):

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pad_pipeline.tools.publish_config import PublishConfig
+from pad_pipeline.dataset.publish_config import PublishConfig
 
 PAPER = "arXiv:2505.17316 (https://arxiv.org/abs/2505.17316)"
 

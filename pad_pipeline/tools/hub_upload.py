@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.tools.publish import RepoFile
+from pad_pipeline.tools.repo_file import RepoFile
 
 CARD = "README.md"
 

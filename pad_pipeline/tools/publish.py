@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import yaml
@@ -33,29 +32,16 @@ from pad_pipeline.dataset.layout import (
     record_name,
     tar_name,
 )
+from pad_pipeline.dataset.publish_config import PublishConfig
 from pad_pipeline.dataset.reader import committed_records, load_plan
 from pad_pipeline.tools.card import CardInfo, dataset_card
-from pad_pipeline.tools.publish_config import PublishConfig
+from pad_pipeline.tools.repo_file import RepoFile
 from pad_pipeline.tools.status import build_status
 
 MAX_FOLDER_ENTRIES = 10_000       # the Hub's recommended limit of entries per folder
 SHARDS_PER_FOLDER = 3_000         # x3 files per shard: 9,000 entries per part-NNN/ folder
 MAX_FILE_BYTES = 50 * 10**9       # the Hub's hard limit per file
 RECOMMENDED_FILE_BYTES = 20 * 10**9
-
-
-@dataclass(frozen=True)
-class RepoFile:
-    """One file of the repository: copied from the build (`source`) or generated (`data`)."""
-
-    path: str
-    size: int
-    source: str | None = None
-    data: bytes | None = None
-    sha256: str | None = None   # when known without reading (a tar: from its shard record)
-
-    def read(self) -> bytes:
-        return self.data if self.data is not None else storage.read_bytes(self.source)  # type: ignore[arg-type]
 
 
 def _generated(path: str, data: bytes) -> RepoFile:

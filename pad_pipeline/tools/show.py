@@ -42,7 +42,6 @@ class TokenView(Protocol):
     def label_tokens(self, record: SampleRecord) -> Any: ...
 
 
-
 DIM_OUTSIDE_VIEW = 0.35   # brightness of pixels the processor crops away
 TINT = 0.45               # opacity of a label's colour over its mask
 

@@ -13,21 +13,12 @@ from typing import TYPE_CHECKING
 
 from pad_pipeline.annotate.sources.base import SourceItem, fetch_bytes, probe_locations
 from pad_pipeline.annotate.sources.guard import outside_root
+from pad_pipeline.annotate.sources.registry import SOURCE_FILES, SOURCES
 from pad_pipeline.core.errors import PadError
-from pad_pipeline.core.registry import Registry
 
-if TYPE_CHECKING:  # the config imports this registry to validate `source.kind`
+if TYPE_CHECKING:
     from pad_pipeline.annotate.config import SourceConfig
     from pad_pipeline.dataset.source_index import SourceFile
-
-SOURCES = Registry("source", {
-    "llava_json": "pad_pipeline.annotate.sources.llava_json:list_items",
-    "image_dir": "pad_pipeline.annotate.sources.image_dir:list_items",
-    "webdataset": "pad_pipeline.annotate.sources.webdataset_tars:list_items",
-})
-SOURCE_FILES = Registry("source with indexed files", {
-    "webdataset": "pad_pipeline.annotate.sources.webdataset_tars:source_files",
-})
 
 
 def list_items(cfg: SourceConfig) -> list[SourceItem]:

@@ -10,12 +10,12 @@ import yaml
 
 from pad_pipeline.cli import main
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.dataset.publish_config import PublishConfig
 from pad_pipeline.dataset.synthetic import random_field_build
 from pad_pipeline.tools import publish as publish_mod
 from pad_pipeline.tools.card import CardInfo, card_metadata
 from pad_pipeline.tools.hub_upload import RemoteFile, already_there, commit_batches, git_blob_id, require_token
 from pad_pipeline.tools.publish import RepoFile, publish_settings, repository_files, shard_folder
-from pad_pipeline.tools.publish_config import PublishConfig
 
 PUBLISH = {"license": "cc-by-4.0", "source": "LLaVA-Pretrain LCS-558K images", "citation": "@misc{x, title={X}}",
            "max_files_per_commit": 7}
