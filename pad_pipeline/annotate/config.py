@@ -14,9 +14,9 @@ manifest loads, so a typo fails before a plan is written or Ray starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from pad_pipeline.annotate.models.registry import DETECTORS, MODEL_PRESETS, SEGMENTERS, TAGGERS
 from pad_pipeline.annotate.sources.registry import SOURCES
@@ -26,7 +26,7 @@ from pad_pipeline.dataset.publish_config import PublishConfig
 
 
 class SourceConfig(ConfigModel):
-    kind: str = Field(description=f"one of {', '.join(SOURCES.names())}")
+    kind: Annotated[str, SOURCES.known("source.kind")] = Field(description=f"one of {', '.join(SOURCES.names())}")
     path: str = Field(description="JSON file, image folder, tar URL/glob or brace pattern")
     image_root: str | None = Field(None, description="llava_json: folder the `image` fields are relative to")
     captions: str | None = Field(None, description="image_dir: optional JSONL of {file, caption}")
@@ -34,11 +34,6 @@ class SourceConfig(ConfigModel):
     allow_outside_root: bool = Field(False, description="read input paths that resolve outside the source's "
                                                         "root (image_root / the image folder); default: "
                                                         "such inputs are the named failure outside_root")
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        return SOURCES.check(kind, "source.kind")
 
 
 class OutputConfig(ConfigModel):
@@ -55,7 +50,7 @@ class IntakeConfig(ConfigModel):
 
 
 class TaggerConfig(ConfigModel):
-    kind: str = "clip"
+    kind: Annotated[str, TAGGERS.known("models.tagger.kind")] = "clip"
     checkpoint: str = "tiny-random"
     revision: str | None = None
     tag_list: str | None = Field(None, description="one tag per line (RAM: ram_tag_list.txt)")
@@ -66,14 +61,9 @@ class TaggerConfig(ConfigModel):
     image_size: int = Field(384, ge=16)
     batch_size: int = Field(8, ge=1)
 
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        return TAGGERS.check(kind, "models.tagger.kind")
-
 
 class DetectorConfig(ConfigModel):
-    kind: str = "grounding_dino"
+    kind: Annotated[str, DETECTORS.known("models.detector.kind")] = "grounding_dino"
     checkpoint: str = "tiny-random"
     revision: str | None = None
     box_threshold: float = 0.25
@@ -85,11 +75,6 @@ class DetectorConfig(ConfigModel):
                                  "canvas whose sides are the next multiples of this (one shape per bucket)")
     text_cache_size: int = Field(256, ge=0, description="prompt-chunk encodings kept for reuse (0: per batch only)")
 
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        return DETECTORS.check(kind, "models.detector.kind")
-
 
 class NmsConfig(ConfigModel):
     iou_threshold: float = Field(0.5, ge=0.0, le=1.0)
@@ -97,16 +82,11 @@ class NmsConfig(ConfigModel):
 
 
 class SegmenterConfig(ConfigModel):
-    kind: str = "sam"
+    kind: Annotated[str, SEGMENTERS.known("models.segmenter.kind")] = "sam"
     checkpoint: str = "tiny-random"
     revision: str | None = None
     batch_size: int = Field(4, ge=1)
     mask_threshold: float = 0.0
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        return SEGMENTERS.check(kind, "models.segmenter.kind")
 
 
 class ModelsConfig(ConfigModel):

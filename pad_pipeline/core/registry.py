@@ -1,7 +1,8 @@
 """The one registry idiom: a name -> a builder, imported only when that name is chosen.
 
 Models, sources, projectors and threshold rules are each a `Registry` of `"module:function"` strings.
-Config schemas call `check(name, field)` while a manifest loads, so a misspelt `kind` is a one-line
+Config schemas type a registry-backed field `Annotated[str, REGISTRY.known(field)]` (one validator, written
+once here) so while a manifest loads `check(name, field)` runs, so a misspelt `kind` is a one-line
 `ConfigError` listing the valid names before any work starts; the code that builds the thing calls
 `get(name)`. Because builders are strings, a registry module imports neither torch nor the builders'
 modules, and checking a manifest stays cheap.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 from typing import Any, Callable, Mapping
+
+from pydantic import AfterValidator
 
 from pad_pipeline.core.errors import ConfigError
 
@@ -40,6 +43,11 @@ class Registry:
         if name not in self._builders:
             raise ConfigError(f"field '{field}': {self._unknown(name)}")
         return name
+
+    def known(self, field: str) -> AfterValidator:
+        """The validator of a config field naming one of these (`kind: Annotated[str, REG.known("a.kind")]`):
+        the value itself when registered, else `check`'s one-line `ConfigError` naming `field`."""
+        return AfterValidator(lambda name: self.check(name, field))
 
     def get(self, name: str) -> Callable[..., Any]:
         """Import and return the builder of `name`."""

@@ -7,9 +7,9 @@ optimisation fields, launch, export, and the checks and resume identity every st
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from pad_pipeline.core.config import ConfigModel
 from trainer.models.registry import PROJECTORS
@@ -30,15 +30,11 @@ class LlmConfig(ConfigModel):
 
 
 class ProjectorConfig(ConfigModel):
-    kind: str = Field("mlp2x_gelu", description=f"one of {', '.join(PROJECTORS.names())}")
+    kind: Annotated[str, PROJECTORS.known("model.projector.kind")] = Field(
+        "mlp2x_gelu", description=f"one of {', '.join(PROJECTORS.names())}")
     num_tokens: int = Field(256, ge=1, description="c_abstractor: output tokens (a square number)")
     depth: int = Field(3, ge=0, description="c_abstractor: residual blocks before and after pooling")
     hidden_size: int | None = Field(None, ge=1, description="c_abstractor: conv width (default: vision width)")
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        return PROJECTORS.check(kind, "model.projector.kind")
 
 
 class ModelConfig(ConfigModel):

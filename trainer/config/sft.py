@@ -16,7 +16,7 @@ The template name (`data.template`) and `model` are what an export reads back fr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -36,7 +36,8 @@ class InitConfig(ConfigModel):
 class SftDataConfig(ConfigModel):
     path: str = Field(..., description="conversation JSON in the llava_v1_5_mix665k.json format")
     image_folder: str = Field(..., description="folder the entries' image paths are relative to")
-    template: str = Field("vicuna_v1", description=f"one of {', '.join(TEMPLATES.names())}")
+    template: Annotated[str, TEMPLATES.known("data.template")] = Field(
+        "vicuna_v1", description=f"one of {', '.join(TEMPLATES.names())}")
     image_aspect: Literal["crop", "pad"] = Field("pad", description="pad: LLaVA-1.5's expand-to-square with the "
                                                                     "processor mean colour; crop: CLIP's crop")
     group_by_modality_length: bool = Field(False, description="LLaVA's: micro-batches of only image or only text "
@@ -47,11 +48,6 @@ class SftDataConfig(ConfigModel):
     shuffle: bool = True
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes per rank")
     prefetch_factor: int = Field(4, ge=1)
-
-    @field_validator("template")
-    @classmethod
-    def _known_template(cls, name: str) -> str:
-        return TEMPLATES.check(name, "data.template")
 
 
 class SftTrainConfig(TrainBase):
