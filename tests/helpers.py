@@ -1,6 +1,7 @@
 """Helpers shared by the tests: generated corpora and manifests (nothing is downloaded)."""
 
 import io
+import json
 import os
 import struct
 import sys
@@ -85,6 +86,11 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("HF_HUB_OFFLINE", "1")
     return env
+
+
+def hooks_json(**hooks: float) -> str:
+    """The value of `PAD_TEST_HOOKS` that sets `hooks` (fault injection, `pad_pipeline.core.hooks`)."""
+    return json.dumps(hooks)
 
 
 def good_images(folder: Path, n: int, seed: int = 0) -> list[str]:

@@ -125,10 +125,7 @@ class RunnerConfig(ConfigModel):
     placement_timeout_s: float = Field(60.0, gt=0, description="annotators the cluster cannot place within "
                                                                "this long fail the job, naming the resources")
     num_cpus: int | None = Field(None, description="local Ray only: CPUs to declare")
-    num_gpus: int | None = Field(None, description="local Ray only: GPUs to declare (placement tests)")
-    fault_kill_probability: float = Field(0.0, ge=0.0, le=1.0, description="testing: actor os._exit per batch")
-    fault_pause_before_commit_s: float = Field(0.0, ge=0.0, description="testing: pause between tar and record")
-    fault_pause_in_model_load_s: float = Field(0.0, ge=0.0, description="testing: pause before the models load")
+    num_gpus: int | None = Field(None, description="local Ray only: GPUs to declare")
 
 
 # The runner's fields before they were named after what they count (issue 11).

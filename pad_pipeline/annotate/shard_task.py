@@ -144,8 +144,9 @@ def sample_record(inp: PlannedInput, size: tuple[int, int], ann: ImageAnnotation
 
 
 def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches: AnnotateBatches,
-                  info: dict[str, Any] | None = None) -> ShardResult:
-    """Annotate and commit shard `index` of `plan`; returns its record and the task's CPU seconds."""
+                  info: dict[str, Any] | None = None, pause_before_commit_s: float = 0.0) -> ShardResult:
+    """Annotate and commit shard `index` of `plan`; returns its record and the task's CPU seconds
+    (`pause_before_commit_s`: a test hook, `pad_pipeline.core.hooks`)."""
     t_start, cpu_start = time.perf_counter(), time.process_time()
     inputs = read_shard_inputs(plan, index)
     decoder = LazyDecoder(inputs, fetch_inputs(cfg, inputs), cfg)
@@ -177,7 +178,7 @@ def process_shard(cfg: AnnotateConfig, plan: Plan, index: int, annotate_batches:
     }
     record_info["seconds"] = {"fetch": round(t_fetched - t_start, 3), "decode": round(decoder.decode_seconds, 3),
                               "annotate_and_decode": round(t_annotated - t_fetched, 3)}
-    pause = cfg.runner.fault_pause_before_commit_s
+    pause = pause_before_commit_s
     record = write_shard(plan.out, index, samples, failures.reasons, record_info,
                          before_commit=(lambda: time.sleep(pause)) if pause else None)
     return ShardResult(record, time.process_time() - cpu_start)

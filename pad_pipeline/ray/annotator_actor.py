@@ -29,6 +29,7 @@ import ray
 from pad_pipeline.annotate.config import AnnotateConfig, ModelsConfig
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.core.errors import PadError
+from pad_pipeline.core.hooks import read_hooks
 
 
 def load_error(exc: BaseException) -> PadError:
@@ -127,6 +128,7 @@ def create_actors(cfg: AnnotateConfig, count: int, use_gpus: bool) -> list[Any]:
         "max_concurrency": 4,
     }
     models = cfg.models.model_dump(mode="json")
-    faults = {"kill_probability": r.fault_kill_probability, "pause_in_model_load_s": r.fault_pause_in_model_load_s}
+    hooks = read_hooks()
+    faults = {"kill_probability": hooks.kill_probability, "pause_in_model_load_s": hooks.pause_in_model_load_s}
     return [ray.remote(AnnotatorWorker).options(**options).remote(models, r.torch_threads, faults)
             for _ in range(count)]

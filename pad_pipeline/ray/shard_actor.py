@@ -26,6 +26,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from pad_pipeline.annotate.config import AnnotateConfig
 from pad_pipeline.annotate.results import ImageAnnotation
 from pad_pipeline.annotate.shard_task import ShardResult, process_shard, warm_up
+from pad_pipeline.core.hooks import read_hooks
 from pad_pipeline.dataset.records import Plan
 from pad_pipeline.ray.actor_errors import death_summary
 
@@ -45,7 +46,8 @@ def pipelined(next_annotator: Callable[[], Any], batches: Iterable[list[np.ndarr
 class ShardWorker:
     """Actor body: runs shard tasks of one plan against a group of annotator actors."""
 
-    def __init__(self, cfg_data: dict[str, Any], plan: Plan, annotators: list[Any]):
+    def __init__(self, cfg_data: dict[str, Any], plan: Plan, annotators: list[Any], pause_before_commit_s: float = 0.0):
+        self.pause_before_commit_s = pause_before_commit_s  # a test hook, read by the driver
         self.cfg = AnnotateConfig.model_validate(cfg_data)
         self.plan = plan
         self.annotators = annotators
@@ -66,7 +68,8 @@ class ShardWorker:
         # Two batches in flight per shard worker: with several workers per annotator, its queue never
         # runs dry, and the object store holds a few batches per annotator, not whole shards.
         return process_shard(self.cfg, self.plan, index,
-                             lambda batches: pipelined(self.next_annotator, batches, depth=2), info)
+                             lambda batches: pipelined(self.next_annotator, batches, depth=2), info,
+                             self.pause_before_commit_s)
 
 
 def local_groups(annotators: list[Any], node_ids: list[str]) -> list[list[Any]]:
@@ -83,6 +86,7 @@ class ShardWorkerFactory:
 
     def __init__(self, cfg: AnnotateConfig, plan: Plan, annotators: list[Any], node_ids: list[str]):
         self.cfg_data = cfg.model_dump(mode="json")
+        self.pause_before_commit_s = read_hooks().pause_before_commit_s
         self.plan = plan
         self.groups = local_groups(annotators, node_ids)
         self.node_ids = node_ids
@@ -94,7 +98,7 @@ class ShardWorkerFactory:
         a = slot % len(self.groups)
         strategy = NodeAffinitySchedulingStrategy(node_id=self.node_ids[a], soft=True)
         return ray.remote(ShardWorker).options(scheduling_strategy=strategy, **self.options).remote(
-            self.cfg_data, self.plan, self.groups[a])
+            self.cfg_data, self.plan, self.groups[a], self.pause_before_commit_s)
 
     @property
     def slots(self) -> int:

@@ -8,29 +8,32 @@ import threading
 import time
 
 import pytest
-from helpers import assert_each_input_once, good_images, pad_command, subprocess_env, write_manifest
+from helpers import assert_each_input_once, good_images, hooks_json, pad_command, subprocess_env, write_manifest
 
 from pad_pipeline.annotate.config import load_annotate_config
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.ray.driver import run_annotate
 
 
-def test_actor_killed_mid_batch_build_completes(local_ray, tmp_path):
+def test_actor_killed_mid_batch_build_completes(local_ray, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAD_TEST_HOOKS", hooks_json(kill_probability=0.1))
     names = good_images(tmp_path / "src", 24, seed=1)
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=4,
-                              batch_size=2, fault_kill_probability=0.1, actor_restarts=50, shard_retries=5)
+                              batch_size=2, actor_restarts=50, shard_retries=5)
     summary = run_annotate(load_annotate_config(str(manifest)))
     assert summary.ok, summary.failed
     assert_each_input_once(tmp_path / "out", set(names))
 
 
-def test_shard_workers_killed_mid_shard_are_replaced_and_the_shard_retried(local_ray, tmp_path):
+def test_shard_workers_killed_mid_shard_are_replaced_and_the_shard_retried(local_ray, tmp_path, monkeypatch):
     import psutil
+
+    monkeypatch.setenv("PAD_TEST_HOOKS", hooks_json(pause_before_commit_s=1.0))
 
     names = good_images(tmp_path / "src", 12, seed=6)
     out = tmp_path / "out"
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", out, shard_size=2,
-                              fault_pause_before_commit_s=1.0, shard_retries=3)
+                              shard_retries=3)
     result = {}
 
     def build():
@@ -62,8 +65,8 @@ def test_sigkill_between_tar_and_record_rerun_is_byte_identical(local_ray, tmp_p
 
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=3)
     out = tmp_path / "out"
-    proc = subprocess.Popen(pad_command("annotate", str(manifest), "--set", "runner.fault_pause_before_commit_s=30"),
-                            env=subprocess_env(), start_new_session=True,
+    slow = {**subprocess_env(), "PAD_TEST_HOOKS": hooks_json(pause_before_commit_s=30)}
+    proc = subprocess.Popen(pad_command("annotate", str(manifest)), env=slow, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -116,17 +119,17 @@ def test_full_output_disk_fails_fast_and_commits_nothing_partial(local_ray, tmp_
     assert_each_input_once(out, set(names))
 
 
-def test_hung_stage_trips_the_watchdog(local_ray, tmp_path):
+def test_hung_stage_trips_the_watchdog(local_ray, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAD_TEST_HOOKS", hooks_json(pause_before_commit_s=60))
     names = good_images(tmp_path / "src", 3, seed=4)
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=3,
-                              fault_pause_before_commit_s=60, stall_timeout_s=3)
+                              stall_timeout_s=3)
     t0 = time.time()
     with pytest.raises(PadError, match="no progress"):
         run_annotate(load_annotate_config(str(manifest)))
     assert time.time() - t0 < 45
-    cfg = load_annotate_config(str(manifest))
-    cfg.runner.fault_pause_before_commit_s = 0.0  # the stage no longer hangs: the rerun completes
-    assert run_annotate(cfg).ok
+    monkeypatch.delenv("PAD_TEST_HOOKS")  # the stage no longer hangs: the rerun completes
+    assert run_annotate(load_annotate_config(str(manifest))).ok
     assert_each_input_once(tmp_path / "out", set(names))
 
 

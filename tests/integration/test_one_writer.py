@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import yaml
-from helpers import REPO, assert_each_input_once, good_images, pad_command, subprocess_env, write_manifest
+from helpers import REPO, assert_each_input_once, good_images, hooks_json, pad_command, subprocess_env, write_manifest
 
 from pad_pipeline.annotate.config import load_annotate_config
 from pad_pipeline.cli import main
@@ -19,9 +19,9 @@ from pad_pipeline.ray.driver import run_annotate
 def test_a_second_run_on_the_same_out_is_refused_naming_the_holder(tmp_path):
     names = good_images(tmp_path / "src", 8, seed=3)
     out = tmp_path / "out"
-    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", out, shard_size=2, num_cpus=2,
-                              fault_pause_before_commit_s=0.5)
-    first = subprocess.Popen(pad_command("annotate", str(manifest)), cwd=REPO, env=subprocess_env(),
+    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", out, shard_size=2, num_cpus=2)
+    slow = {**subprocess_env(), "PAD_TEST_HOOKS": hooks_json(pause_before_commit_s=0.5)}
+    first = subprocess.Popen(pad_command("annotate", str(manifest)), cwd=REPO, env=slow,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "lease.json").exists() and first.poll() is None:

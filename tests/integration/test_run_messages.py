@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from helpers import assert_each_input_once, good_images, pad_command, subprocess_env, write_manifest
+from helpers import assert_each_input_once, good_images, hooks_json, pad_command, subprocess_env, write_manifest
 
 from pad_pipeline.annotate.config import load_annotate_config
 from pad_pipeline.core.errors import PadError
@@ -90,10 +90,11 @@ def test_corrupt_checkpoint_is_one_line_then_the_fixed_manifest_replans(ray_one_
     assert summary.seconds >= elapsed - 0.5  # "done in" covers planning and model loading
 
 
-def test_an_annotator_that_keeps_crashing_is_named_with_its_last_error(ray_one_gpu, tmp_path):
+def test_an_annotator_that_keeps_crashing_is_named_with_its_last_error(ray_one_gpu, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAD_TEST_HOOKS", hooks_json(kill_probability=1.0))
     good_images(tmp_path / "src", 2, seed=4)
     manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=2,
-                              fault_kill_probability=1.0, actor_restarts=1, shard_retries=1)
+                              actor_restarts=1, shard_retries=1)
     with pytest.raises(PadError) as err:
         run_annotate(load_annotate_config(str(manifest)), stream=io.StringIO())
     message = str(err.value)
@@ -148,9 +149,9 @@ def _read_lines(stream, lines: list[str]) -> None:
 
 def test_ctrl_c_while_ray_starts_and_models_load_exits_cleanly(tmp_path):
     good_images(tmp_path / "src", 2, seed=6)
-    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=2, num_cpus=2,
-                              fault_pause_in_model_load_s=60)
-    proc = subprocess.Popen(pad_command("annotate", str(manifest)), env=_local_env(), start_new_session=True,
+    manifest = write_manifest(tmp_path / "m.yaml", tmp_path / "src", tmp_path / "out", shard_size=2, num_cpus=2)
+    env = {**_local_env(), "PAD_TEST_HOOKS": hooks_json(pause_in_model_load_s=60)}
+    proc = subprocess.Popen(pad_command("annotate", str(manifest)), env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=_read_lines, args=(proc.stderr, lines), daemon=True)
