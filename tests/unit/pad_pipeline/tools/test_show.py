@@ -14,7 +14,7 @@ from pad_pipeline.dataset.rle import decode_mask
 from pad_pipeline.dataset.synthetic import random_field_build, random_field_sample
 from pad_pipeline.tools.show import TINT, GridLayout, label_colour, mark_colour, render_sample
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
-from trainer.data.patches.grid import default_token_grid, token_grid_from_manifest
+from trainer.data.patches.grid import default_token_grid
 from trainer.data.patches.masks import rle_token_masks
 
 SPEC = ProcessorSpec.from_processor(CLIPImageProcessor(size={"shortest_edge": 336},
@@ -71,18 +71,6 @@ def test_grid_marks_exactly_the_tokens_the_trainer_selects():
     for i in range(len(r.labels)):
         assert _marked(png, layout, i, slots) == np.flatnonzero(expected[i].numpy()).tolist(), r.labels[i].tag
     assert expected[0].sum() > 20 and expected[2].sum() == 0  # the speck selects nothing
-
-
-def test_token_grid_from_a_pretrain_manifest(tmp_path):
-    demo = token_grid_from_manifest("manifests/pretrain-demo.yaml")
-    assert (demo.grid, demo.spec.crop, demo.spec.aspect) == (8, 112, "crop")
-    abstractor = token_grid_from_manifest("manifests/pretrain-demo.yaml", [
-        "model.projector.kind=c_abstractor", "model.projector.num_tokens=16", "data.image_aspect=pad",
-        "data.max_regions=1"])
-    assert (abstractor.grid, abstractor.spec.aspect, abstractor.max_regions) == (4, "pad", 1)
-    record = random_field_sample(0, seed=0, min_side=120, max_side=140).record
-    tokens = abstractor.label_tokens(record)
-    assert tokens.shape == (2, 16) and tokens[0].any() and not tokens[1].any()  # the trainer drops label 1
 
 
 def test_pad_show_cli(tmp_path, capsys):
