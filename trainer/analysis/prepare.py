@@ -21,6 +21,7 @@ from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.shapes import build_synthetic
 from trainer.analysis.config import AnalyzeConfig, pretrain_config
 from trainer.config.pretrain import PretrainConfig
+from trainer.run_layout import RunLayout
 from trainer.training import checkpoint
 
 
@@ -34,7 +35,7 @@ def build_synthetic_sets(cfg: AnalyzeConfig) -> None:
 
 def _recorded_config(run_dir: str) -> dict | None:
     try:
-        with open(os.path.join(run_dir, "config.yaml")) as f:
+        with open(RunLayout(run_dir).config) as f:
             return yaml.safe_load(f)
     except OSError:
         return None
@@ -43,7 +44,7 @@ def _recorded_config(run_dir: str) -> dict | None:
 def _train_one(pcfg: PretrainConfig, name: str) -> None:
     out = pcfg.train.output_dir
     same = _recorded_config(out) == pcfg.model_dump(mode="json")
-    if same and os.path.isfile(os.path.join(out, "export", "projector.safetensors")):
+    if same and os.path.isfile(RunLayout(out).exported_projector):
         print(f"pad analyze: train run {name!r}: reusing the finished run in {out}", file=sys.stderr)
         return
     resume = same and checkpoint.latest_checkpoint(out) is not None

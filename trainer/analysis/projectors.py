@@ -25,18 +25,18 @@ from trainer.analysis.config import TRAIN_PREFIX, AnalyzeConfig, ProjectorSpec, 
 from trainer.export.llava import LLAVA_PREFIX
 from trainer.export.pad_format import load_projector
 from trainer.models.projectors import build_projector
+from trainer.run_layout import PROJECTOR_FILE, RunLayout
 from trainer.training import checkpoint
 
 
 def _run_projector_file(run_dir: str) -> str:
     """A run folder's (or a PAD export folder's, see trainer.export.pad_format) projector.safetensors."""
-    for exported in (os.path.join(run_dir, "export", "projector.safetensors"),
-                     os.path.join(run_dir, "projector.safetensors")):
+    for exported in (RunLayout(run_dir).exported_projector, os.path.join(run_dir, PROJECTOR_FILE)):
         if os.path.isfile(exported):
             return exported
     latest = checkpoint.latest_checkpoint(run_dir)
-    if latest and os.path.isfile(os.path.join(latest, "projector.safetensors")):
-        return os.path.join(latest, "projector.safetensors")
+    if latest and os.path.isfile(os.path.join(latest, PROJECTOR_FILE)):
+        return os.path.join(latest, PROJECTOR_FILE)
     raise PadError(f"{run_dir}: no export/projector.safetensors and no complete checkpoint with a projector")
 
 

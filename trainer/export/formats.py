@@ -4,6 +4,8 @@ command line, the manifests (`export.formats`, `export.dtype`) and the exporters
 
 from __future__ import annotations
 
+from trainer.run_layout import EXPORT_FOLDERS
+
 FORMATS = ("hf", "llava", "pad")
-FOLDERS = {"pad": "export", "hf": "export-hf", "llava": "export-llava"}
+FOLDERS = EXPORT_FOLDERS
 DTYPE_NAMES = ("float32", "float16", "bfloat16")

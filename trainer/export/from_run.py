@@ -18,16 +18,16 @@ from safetensors.torch import load_file
 from pad_pipeline.core.config import load_config
 from pad_pipeline.core.errors import PadError
 from trainer.config.sft import SftConfig
-from trainer.export.pad_format import PROJECTOR_FILE
 from trainer.export.spec import sub_state
 from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.run_layout import CHECKPOINT_PREFIX, CONFIG_FILE, LLM_FILE, PROJECTOR_FILE, RunLayout
 from trainer.training import checkpoint as checkpoints
 
 
 def run_config(run_dir: str) -> SftConfig:
-    path = os.path.join(run_dir, "config.yaml")
+    path = RunLayout(run_dir).config
     if not os.path.isfile(path):
-        raise PadError(f"{run_dir}: no config.yaml (is it a `pad sft` output_dir?)")
+        raise PadError(f"{run_dir}: no {CONFIG_FILE} (is it a `pad sft` output_dir?)")
     return load_config(path, [], SftConfig)
 
 
@@ -38,7 +38,7 @@ def load_trained_vlm(run_dir: str, checkpoint: str | None = None,
     folder = checkpoint or checkpoints.latest_checkpoint(run_dir)
     if folder is None:
         raise PadError(f"{run_dir}: no complete checkpoint (the run has not saved one yet)")
-    files = {name: os.path.join(folder, f"{name}.safetensors") for name in ("projector", "llm")}
+    files = {"projector": os.path.join(folder, PROJECTOR_FILE), "llm": os.path.join(folder, LLM_FILE)}
     missing = [p for p in files.values() if not os.path.isfile(p)]
     if missing:
         raise PadError(f"{folder}: {os.path.basename(missing[0])} is missing (not a pad sft checkpoint?)")
@@ -53,9 +53,9 @@ def load_trained_vlm(run_dir: str, checkpoint: str | None = None,
 
 def read_run_config(run_dir: str) -> tuple[Any, int]:
     """(the resolved config of RUN, its stage): a `pad sft` config has `data.template`."""
-    path = os.path.join(run_dir, "config.yaml")
+    path = RunLayout(run_dir).config
     if not os.path.isfile(path):
-        raise PadError(f"{run_dir}: no config.yaml; not the output_dir of a `pad pretrain` or `pad sft` run")
+        raise PadError(f"{run_dir}: no {CONFIG_FILE}; not the output_dir of a `pad pretrain` or `pad sft` run")
     with open(path) as f:
         raw = yaml.safe_load(f) or {}
     if "template" in (raw.get("data") or {}):
@@ -72,11 +72,11 @@ def find_checkpoint(run_dir: str, name: str | None) -> str:
         if not complete:
             raise PadError(f"{run_dir}: no complete checkpoint to export (train first, or resume the run)")
         return complete[-1]
-    digits = os.path.basename(name.rstrip("/")).removeprefix("step-")
+    digits = os.path.basename(name.rstrip("/")).removeprefix(CHECKPOINT_PREFIX)
     if not digits.isdigit():
         raise PadError(f"--checkpoint {name!r}: expected step-N or N (complete ones: "
                        f"{', '.join(os.path.basename(c) for c in complete) or 'none'})")
-    wanted = os.path.join(checkpoints.checkpoints_dir(run_dir), checkpoints.checkpoint_name(int(digits)))
+    wanted = RunLayout(run_dir).checkpoint(int(digits))
     if wanted not in complete:
         raise PadError(f"--checkpoint {name!r}: {wanted} is not a complete checkpoint (complete ones: "
                        f"{', '.join(os.path.basename(c) for c in complete) or 'none'})")

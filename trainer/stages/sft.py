@@ -29,6 +29,7 @@ from trainer.data.collate import SftCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.export.pad_format import projector_metadata
 from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.run_layout import LLM_FILE, PROJECTOR_FILE
 from trainer.stages.pretrain import loader_kwargs
 from trainer.training.stage import step_metrics
 
@@ -129,8 +130,8 @@ class SftStage:
         if rank == 0:
             meta = json.dumps(projector_meta(vlm, self.cfg))
             save_file({k: v.contiguous() for k, v in projector.items()},
-                      os.path.join(directory, "projector.safetensors"), metadata={"pad_projector": meta})
-            save_file(_untied(llm), os.path.join(directory, "llm.safetensors"))
+                      os.path.join(directory, PROJECTOR_FILE), metadata={"pad_projector": meta})
+            save_file(_untied(llm), os.path.join(directory, LLM_FILE))
 
     def finish(self, engine: Any, vlm: LoadedVLM, rank: int) -> dict[str, str]:
         return {}  # the exports run in the driver, from the final checkpoint (trainer.training.driver)
