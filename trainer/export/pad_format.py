@@ -23,7 +23,7 @@ from pad_pipeline.core.errors import PadError
 from trainer.export.check import check_stage1_export
 from trainer.export.llava import LLAVA_PREFIX, VISION_DIR, config_for, llava_state_dict, vision_tower_for, write_config
 from trainer.export.spec import DTYPES, LLAVA_KINDS, ExportSpec, sub_state, vision_and_llm
-from trainer.models.projectors import build_projector
+from trainer.models.projectors import build_projector, input_tokens
 from trainer.run_layout import LLAVA_PROJECTOR_FILE, PROJECTOR_FILE
 
 if TYPE_CHECKING:
@@ -133,4 +133,4 @@ def export_pad(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, state: dict[str, 
 def projector_meta_of(vlm: LoadedVLM, spec: ExportSpec) -> dict[str, int | str]:
     (vision, llm), p = vision_and_llm(vlm), spec.model.projector
     return projector_metadata(p.kind, vision.config.hidden_size, llm.config.hidden_size, p.num_tokens, p.depth,
-                              p.hidden_size, vlm.vision_grid ** 2 + (0 if spec.model.vision.drop_cls else 1))
+                              p.hidden_size, input_tokens(vlm.vision_grid, spec.model.vision.drop_cls))

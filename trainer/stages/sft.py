@@ -29,6 +29,7 @@ from trainer.data.collate import SftCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.export.pad_format import projector_metadata
 from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.models.projectors import input_tokens
 from trainer.run_layout import LLM_FILE, PROJECTOR_FILE
 from trainer.stages.pretrain import loader_kwargs
 from trainer.training.stage import step_metrics
@@ -44,7 +45,7 @@ def init_projector(vlm: LoadedVLM, cfg: SftConfig) -> None:
     acfg = AnalyzeConfig.model_validate({"model": cfg.model.model_dump(mode="json"), "data": {"path": cfg.data.path},
                                          "projectors": {"init": spec.model_dump()}})
     vcfg, model = vlm.model.vision.config, vlm.model
-    inputs = vlm.vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1)
+    inputs = input_tokens(vlm.vision_grid, cfg.model.vision.drop_cls)
     loaded = resolve_projector("init", spec, acfg, vcfg.hidden_size, model.llm.config.hidden_size, inputs)
     try:
         model.projector.load_state_dict(loaded.state_dict())
@@ -57,7 +58,7 @@ def projector_meta(vlm: LoadedVLM, cfg: SftConfig) -> dict[str, int | str]:
     """The metadata `trainer.export.pad_format.load_projector` rebuilds a projector from."""
     vision, p = vlm.model.vision.config, cfg.model.projector
     return projector_metadata(p.kind, vision.hidden_size, vlm.model.llm.config.hidden_size, p.num_tokens, p.depth,
-                              p.hidden_size, vlm.vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1))
+                              p.hidden_size, input_tokens(vlm.vision_grid, cfg.model.vision.drop_cls))
 
 
 class SftStage:
