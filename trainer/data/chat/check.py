@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from pad_pipeline.core.errors import PadError
@@ -38,9 +37,6 @@ class CheckReport:
     entries: int = 0
     bad: list[BadSample] = field(default_factory=list)
     seconds: float = 0.0
-
-    def counts(self) -> Counter:
-        return Counter(b.reason for b in self.bad)
 
     def seconds_per_100k(self) -> float:
         return self.seconds / max(self.entries, 1) * 100_000
