@@ -117,6 +117,14 @@ def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[PreTra
     return cast(PreTrainedModel, model), load_tokenizer(cfg)
 
 
+def inference_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0) -> LoadedVLM:
+    """The VLM as a trained or exported one is rebuilt for inference, export and analysis: the run's model
+    section without gradient checkpointing (the caller loads the trained weights)."""
+    model_cfg = cfg.model_copy(deep=True)
+    model_cfg.llm.gradient_checkpointing = False
+    return build_vlm(model_cfg, dtype=dtype, seed=seed)
+
+
 def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0,
               train_llm: bool = False) -> LoadedVLM:
     """Load both models, build a fresh projector (seeded) and assemble them (the LLM frozen unless `train_llm`)."""
