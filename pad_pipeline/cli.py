@@ -77,11 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
     _add_set(p)
 
+    from trainer.export.formats import DTYPE_NAMES, FORMATS  # torch-free: the trainer's one list
+
     p = sub.add_parser("export", help="a trained run as transformers Llava, LLaVA's own format or PAD's")
     p.add_argument("run", help="the output_dir of a `pad pretrain` or `pad sft` run")
-    p.add_argument("--format", required=True, choices=("hf", "llava", "pad"), dest="fmt")
+    p.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     p.add_argument("--checkpoint", help="step-N or N (default: the newest complete checkpoint)")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), help="default: the run's export.dtype")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, help="default: the run's export.dtype")
     p.add_argument("--out", help="output folder (default: RUN/export-hf, RUN/export-llava or RUN/export; "
                                  "with --checkpoint, suffixed -step-N)")
 

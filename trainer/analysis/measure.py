@@ -37,7 +37,8 @@ from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.patches.sample import PatchSample, PatchSampleBuilder
 from trainer.data.patches.stream import list_shards
-from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.models.loading import LoadedVLM, inference_vlm
+from trainer.models.projectors import input_tokens
 from trainer.models.text_embeddings import tag_token_ids
 
 
@@ -184,15 +185,13 @@ def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
     list_shards(cfg.data.path)  # a clear error for a missing or empty build
     device = _device(cfg)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model_cfg = cfg.model.model_copy(deep=True)
-    model_cfg.llm.gradient_checkpointing = False
-    vlm = build_vlm(model_cfg, dtype=dtype)
+    vlm = inference_vlm(cfg.model, dtype=dtype)
     vlm.model.to(device).eval()
     vcfg, llm_dim = _hf(vlm.model.vision).config, _hf(vlm.model.llm).config.hidden_size
-    input_tokens = vlm.vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1)
+    inputs = input_tokens(vlm.vision_grid, cfg.model.vision.drop_cls)
     stats = []
     for name, spec in cfg.projectors.items():
-        projector = resolve_projector(name, spec, cfg, vcfg.hidden_size, llm_dim, input_tokens)
+        projector = resolve_projector(name, spec, cfg, vcfg.hidden_size, llm_dim, inputs)
         output_grid = getattr(projector, "output_grid", None)  # a foreign module keeps the grid
         grid = output_grid(vlm.vision_grid) if output_grid else vlm.vision_grid
         stats.append(ProjectorStats(name, describe(name, spec, cfg), projector.to(device), grid,

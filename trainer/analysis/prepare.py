@@ -13,14 +13,14 @@ import multiprocessing
 import os
 import sys
 
-import yaml
-
 from pad_pipeline.core import runtime
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.shapes import build_synthetic
 from trainer.analysis.config import AnalyzeConfig, pretrain_config
 from trainer.config.pretrain import PretrainConfig
+from trainer.export.from_run import recorded_config
+from trainer.run_layout import RunLayout
 from trainer.training import checkpoint
 
 
@@ -32,18 +32,10 @@ def build_synthetic_sets(cfg: AnalyzeConfig) -> None:
               file=sys.stderr)
 
 
-def _recorded_config(run_dir: str) -> dict | None:
-    try:
-        with open(os.path.join(run_dir, "config.yaml")) as f:
-            return yaml.safe_load(f)
-    except OSError:
-        return None
-
-
 def _train_one(pcfg: PretrainConfig, name: str) -> None:
     out = pcfg.train.output_dir
-    same = _recorded_config(out) == pcfg.model_dump(mode="json")
-    if same and os.path.isfile(os.path.join(out, "export", "projector.safetensors")):
+    same = recorded_config(out) == pcfg.model_dump(mode="json")
+    if same and os.path.isfile(RunLayout(out).exported_projector):
         print(f"pad analyze: train run {name!r}: reusing the finished run in {out}", file=sys.stderr)
         return
     resume = same and checkpoint.latest_checkpoint(out) is not None

@@ -2,42 +2,19 @@
 
 `resolve_projector(spec, ...)` turns a manifest entry into an `nn.Module` in float32 (eval mode):
 - `random`: a fresh projector of `spec.kind` (default: the manifest's model.projector), seeded;
-- `train:RUN` or a run folder: its `export/projector.safetensors` (else its newest checkpoint's); a PAD
-  export folder (`RUN/export`, trainer.export.pad_format): its `projector.safetensors`;
-- a `.safetensors` file: ours carry their kind and sizes as metadata; others are inferred from the keys;
-- a `.bin`/`.pt` file: LLaVA's `mm_projector.bin` (keys `model.mm_projector.*`), read with weights_only.
-The result is checked against the loaded vision and LLM widths, so a projector from another model pair
-fails with a one-line error naming the file instead of a shape error deep in a forward.
+- `train:RUN`: the run `pad analyze` trained under its output folder;
+- anything else (a run or export folder, a `.safetensors`, LLaVA's `mm_projector.bin`): read by
+  `trainer.export.projector_source`, the one projector reader, which also checks the widths.
 """
 
 from __future__ import annotations
 
-import os
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
 
 from pad_pipeline.core import runtime
-from pad_pipeline.core.errors import PadError
 from trainer.analysis.config import TRAIN_PREFIX, AnalyzeConfig, ProjectorSpec, train_run_dir
-from trainer.export.llava import LLAVA_PREFIX
-from trainer.export.pad_format import load_projector
+from trainer.export.projector_source import check_widths, read_projector, run_projector_file, source_file
 from trainer.models.projectors import build_projector
-from trainer.training import checkpoint
-
-
-def _run_projector_file(run_dir: str) -> str:
-    """A run folder's (or a PAD export folder's, see trainer.export.pad_format) projector.safetensors."""
-    for exported in (os.path.join(run_dir, "export", "projector.safetensors"),
-                     os.path.join(run_dir, "projector.safetensors")):
-        if os.path.isfile(exported):
-            return exported
-    latest = checkpoint.latest_checkpoint(run_dir)
-    if latest and os.path.isfile(os.path.join(latest, "projector.safetensors")):
-        return os.path.join(latest, "projector.safetensors")
-    raise PadError(f"{run_dir}: no export/projector.safetensors and no complete checkpoint with a projector")
 
 
 def projector_file(name: str, spec: ProjectorSpec, cfg: AnalyzeConfig) -> str | None:
@@ -45,88 +22,19 @@ def projector_file(name: str, spec: ProjectorSpec, cfg: AnalyzeConfig) -> str | 
     if spec.source == "random":
         return None
     if spec.source.startswith(TRAIN_PREFIX):
-        return _run_projector_file(train_run_dir(cfg, spec.source[len(TRAIN_PREFIX):]))
-    if os.path.isdir(spec.source):
-        return _run_projector_file(spec.source)
-    if not os.path.isfile(spec.source):
-        raise PadError(f"projector {name!r}: {spec.source} does not exist")
-    return spec.source
-
-
-def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    for prefix in (LLAVA_PREFIX, "mm_projector.", "projector."):
-        if state and all(k.startswith(prefix) for k in state):
-            return {k[len(prefix):]: v for k, v in state.items()}
-    return state
-
-
-def infer_kind(state: dict[str, torch.Tensor]) -> str | None:
-    """linear / mlp2x_gelu from LLaVA-style keys; None when the keys say neither."""
-    keys = set(state)
-    if keys <= {"weight", "bias"} and "weight" in keys:
-        return "linear"
-    if keys <= {"0.weight", "0.bias", "2.weight", "2.bias"} and {"0.weight", "2.weight"} <= keys:
-        return "mlp2x_gelu"
-    return None
-
-
-def _read_state(path: str) -> tuple[dict[str, torch.Tensor], bool]:
-    """(state dict, has our metadata)."""
-    try:
-        if path.endswith(".safetensors"):
-            with safe_open(path, framework="pt") as f:
-                ours = "pad_projector" in (f.metadata() or {})
-            return load_file(path), ours
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt or foreign files: say which one
-        raise PadError(f"{path}: cannot read projector weights ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PadError(f"{path}: not a state dict of tensors")
-    return state, False
-
-
-def _from_state(path: str, state: dict[str, torch.Tensor], kind: str | None, vision_dim: int, llm_dim: int,
-                cfg: AnalyzeConfig, input_tokens: int) -> nn.Module:
-    state = {k: v.float() for k, v in _strip_prefix(state).items()}
-    kind = kind or infer_kind(state) or cfg.model.projector.kind
-    p = cfg.model.projector
-    projector = build_projector(kind, vision_dim, llm_dim, num_tokens=p.num_tokens, depth=p.depth,
-                                hidden_size=p.hidden_size, input_tokens=input_tokens)
-    try:
-        projector.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        raise PadError(f"{path}: does not fit a {kind} projector {vision_dim} -> {llm_dim} ({first})"
-                       ) from None
-    return projector
-
-
-def check_widths(projector: nn.Module, name: str, vision_dim: int, llm_dim: int, input_tokens: int) -> None:
-    """A dry forward: the projector must take [*, input_tokens, vision_dim] and give llm_dim."""
-    try:
-        with torch.no_grad():
-            out = projector(torch.zeros(1, input_tokens, vision_dim))
-    except (RuntimeError, ValueError) as e:
-        raise PadError(f"projector {name!r}: does not take {vision_dim}-wide vision features "
-                       f"({str(e).splitlines()[0]})") from None
-    if out.shape[-1] != llm_dim:
-        raise PadError(f"projector {name!r}: gives {out.shape[-1]}-wide tokens, the LLM embeds in {llm_dim}")
+        return run_projector_file(train_run_dir(cfg, spec.source[len(TRAIN_PREFIX):]))
+    return source_file(name, spec.source)
 
 
 def resolve_projector(name: str, spec: ProjectorSpec, cfg: AnalyzeConfig, vision_dim: int, llm_dim: int,
                       input_tokens: int) -> nn.Module:
     path = projector_file(name, spec, cfg)
-    if path is None:
-        p = cfg.model.projector
-        runtime.set_seed(spec.seed)
-        projector = build_projector(spec.kind or p.kind, vision_dim, llm_dim, num_tokens=p.num_tokens,
-                                    depth=p.depth, hidden_size=p.hidden_size, input_tokens=input_tokens)
-    else:
-        state, ours = _read_state(path)
-        if ours:
-            projector = load_projector(path)
-        else:
-            projector = _from_state(path, state, spec.kind, vision_dim, llm_dim, cfg, input_tokens)
+    if path is not None:
+        return read_projector(name, path, spec.kind, cfg.model.projector, vision_dim, llm_dim, input_tokens)
+    p = cfg.model.projector
+    runtime.set_seed(spec.seed)
+    projector = build_projector(spec.kind or p.kind, vision_dim, llm_dim, num_tokens=p.num_tokens,
+                                depth=p.depth, hidden_size=p.hidden_size, input_tokens=input_tokens)
     projector = projector.float().eval()
     check_widths(projector, name, vision_dim, llm_dim, input_tokens)
     return projector

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from pad_pipeline.core.config import ConfigModel
+from trainer.export.formats import DtypeName
 from trainer.models.registry import PROJECTORS
 
 
@@ -85,7 +86,7 @@ class LaunchConfig(ConfigModel):
 
 
 class ExportConfig(ConfigModel):
-    dtype: Literal["float32", "float16", "bfloat16"] = "bfloat16"
+    dtype: DtypeName = "bfloat16"
 
 def check_batch_sizes(train: TrainBase, launch: LaunchConfig) -> None:
     """The global batch must be whole micro-batches on every rank (ValueError otherwise)."""

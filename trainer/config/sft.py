@@ -23,8 +23,9 @@ from pydantic import Field, field_validator, model_validator
 from pad_pipeline.core.config import ConfigModel, get_dotted, load_config
 from trainer.config.sections import ExportConfig, LaunchConfig, ModelConfig, TrainBase, check_batch_sizes
 from trainer.data.chat.templates import TEMPLATES
+from trainer.export.formats import SFT_END_FORMATS
 
-EXPORT_FORMATS = ("hf", "llava")
+EXPORT_FORMATS = SFT_END_FORMATS
 
 
 class InitConfig(ConfigModel):

@@ -18,6 +18,7 @@ from transformers import AutoTokenizer, CLIPVisionModel, LlamaForCausalLM, Llava
 from transformers.utils import logging
 
 from pad_pipeline.core.errors import PadError
+from trainer.run_layout import LLAVA_PROJECTOR_FILE
 
 
 @contextmanager
@@ -111,7 +112,7 @@ def check_stage1_export(folder: str, projector: dict[str, torch.Tensor], prefix:
                         vision_folder: str | None = None, vision: dict[str, torch.Tensor] | None = None) -> None:
     """LLaVA's stage-1 files: `mm_projector.bin` holds exactly `projector` under `prefix` (what
     `--pretrain_mm_mlp_adapter` loads strictly); a saved vision tower loads completely as CLIP."""
-    path = f"{folder}/mm_projector.bin"
+    path = f"{folder}/{LLAVA_PROJECTOR_FILE}"
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     _refuse_changed(path, "torch.load", {k.removeprefix(prefix): v for k, v in loaded.items()}, projector)
     extra = {k for k in loaded if k.removeprefix(prefix) not in projector}

@@ -12,23 +12,28 @@ import os
 from typing import Any
 
 import torch
-import yaml
 from safetensors.torch import load_file
 
-from pad_pipeline.core.config import load_config
+from pad_pipeline.core.config import build_config, read_yaml
 from pad_pipeline.core.errors import PadError
 from trainer.config.sft import SftConfig
-from trainer.export.pad_format import PROJECTOR_FILE
 from trainer.export.spec import sub_state
-from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.models.loading import LoadedVLM, inference_vlm
+from trainer.run_layout import CHECKPOINT_PREFIX, CONFIG_FILE, LLM_FILE, PROJECTOR_FILE, RunLayout
 from trainer.training import checkpoint as checkpoints
 
 
+def recorded_config(run_dir: str) -> dict[str, Any] | None:
+    """RUN/config.yaml as written by the run (None when there is none): the one reader of that file."""
+    path = RunLayout(run_dir).config
+    return read_yaml(path) if os.path.isfile(path) else None
+
+
 def run_config(run_dir: str) -> SftConfig:
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.isfile(path):
-        raise PadError(f"{run_dir}: no config.yaml (is it a `pad sft` output_dir?)")
-    return load_config(path, [], SftConfig)
+    cfg, stage = read_run_config(run_dir)
+    if stage != 2:
+        raise PadError(f"{run_dir}: a `pad pretrain` run, not a `pad sft` output_dir")
+    return cfg
 
 
 def load_trained_vlm(run_dir: str, checkpoint: str | None = None,
@@ -38,13 +43,11 @@ def load_trained_vlm(run_dir: str, checkpoint: str | None = None,
     folder = checkpoint or checkpoints.latest_checkpoint(run_dir)
     if folder is None:
         raise PadError(f"{run_dir}: no complete checkpoint (the run has not saved one yet)")
-    files = {name: os.path.join(folder, f"{name}.safetensors") for name in ("projector", "llm")}
+    files = {"projector": os.path.join(folder, PROJECTOR_FILE), "llm": os.path.join(folder, LLM_FILE)}
     missing = [p for p in files.values() if not os.path.isfile(p)]
     if missing:
         raise PadError(f"{folder}: {os.path.basename(missing[0])} is missing (not a pad sft checkpoint?)")
-    model_cfg = cfg.model.model_copy(deep=True)
-    model_cfg.llm.gradient_checkpointing = False
-    vlm = build_vlm(model_cfg, dtype=dtype, seed=cfg.train.seed)
+    vlm = inference_vlm(cfg.model, dtype=dtype, seed=cfg.train.seed)
     vlm.model.projector.load_state_dict(load_file(files["projector"]))
     vlm.model.llm.load_state_dict(load_file(files["llm"]))
     vlm.model.to(dtype).eval()
@@ -53,16 +56,15 @@ def load_trained_vlm(run_dir: str, checkpoint: str | None = None,
 
 def read_run_config(run_dir: str) -> tuple[Any, int]:
     """(the resolved config of RUN, its stage): a `pad sft` config has `data.template`."""
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.isfile(path):
-        raise PadError(f"{run_dir}: no config.yaml; not the output_dir of a `pad pretrain` or `pad sft` run")
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+    raw = recorded_config(run_dir)
+    if raw is None:
+        raise PadError(f"{run_dir}: no {CONFIG_FILE}; not the output_dir of a `pad pretrain` or `pad sft` run")
+    source = RunLayout(run_dir).config
     if "template" in (raw.get("data") or {}):
-        return run_config(run_dir), 2
-    from trainer.config.pretrain import load_pretrain_config
+        return build_config(raw, SftConfig, source=source), 2
+    from trainer.config.pretrain import PretrainConfig
 
-    return load_pretrain_config(path), 1
+    return build_config(raw, PretrainConfig, source=source), 1
 
 
 def find_checkpoint(run_dir: str, name: str | None) -> str:
@@ -72,11 +74,11 @@ def find_checkpoint(run_dir: str, name: str | None) -> str:
         if not complete:
             raise PadError(f"{run_dir}: no complete checkpoint to export (train first, or resume the run)")
         return complete[-1]
-    digits = os.path.basename(name.rstrip("/")).removeprefix("step-")
+    digits = os.path.basename(name.rstrip("/")).removeprefix(CHECKPOINT_PREFIX)
     if not digits.isdigit():
         raise PadError(f"--checkpoint {name!r}: expected step-N or N (complete ones: "
                        f"{', '.join(os.path.basename(c) for c in complete) or 'none'})")
-    wanted = os.path.join(checkpoints.checkpoints_dir(run_dir), checkpoints.checkpoint_name(int(digits)))
+    wanted = RunLayout(run_dir).checkpoint(int(digits))
     if wanted not in complete:
         raise PadError(f"--checkpoint {name!r}: {wanted} is not a complete checkpoint (complete ones: "
                        f"{', '.join(os.path.basename(c) for c in complete) or 'none'})")
@@ -94,11 +96,7 @@ def checkpoint_projector(step_dir: str) -> dict[str, torch.Tensor]:
 
 
 def stage1_vlm(cfg: Any, step_dir: str) -> LoadedVLM:
-    from trainer.models.loading import build_vlm
-
-    model = cfg.model.model_copy(deep=True)
-    model.llm.gradient_checkpointing = False
-    vlm = build_vlm(model, torch.float32, seed=cfg.train.seed)
+    vlm = inference_vlm(cfg.model, torch.float32, seed=cfg.train.seed)
     try:
         vlm.model.projector.load_state_dict({k: v.float() for k, v in checkpoint_projector(step_dir).items()})
     except RuntimeError as e:

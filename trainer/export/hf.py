@@ -45,6 +45,7 @@ from trainer.export.legacy_files import rewrite_processor_files, rewrite_tokeniz
 from trainer.export.published import save_published_llava
 from trainer.export.spec import DTYPES, ExportSpec, require_llava_kind, sub_state, vision_and_llm
 from trainer.models.loading import LoadedVLM
+from trainer.models.projectors import input_tokens
 
 _ACT = {"linear": "linear", "mlp2x_gelu": "gelu"}
 _PROJECTOR_KEYS = {"mlp2x_gelu": {"0.weight": "linear_1.weight", "0.bias": "linear_1.bias",
@@ -139,7 +140,7 @@ def build_hf_model(vlm: LoadedVLM, state: dict[str, torch.Tensor], spec: ExportS
     vocab = max(rows, len(tokenizer))
     dtype = DTYPES[spec.dtype]
     weights = {k: v.to(dtype) for k, v in hf_state_dict(state, kind, llm.base_model_prefix, vocab).items()}
-    tokens = vlm.vision_grid ** 2 + (0 if spec.model.vision.drop_cls else 1)  # one per patch (+ CLS)
+    tokens = input_tokens(vlm.vision_grid, spec.model.vision.drop_cls)  # one per patch (+ CLS)
     config = hf_config(vision.config, llm.config, kind=kind, image_token_id=image_token_id, vocab=vocab,
                        image_tokens=tokens, select_layer=spec.model.vision.select_layer,
                        drop_cls=spec.model.vision.drop_cls, dtype=spec.dtype)

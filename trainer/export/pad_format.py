@@ -23,13 +23,13 @@ from pad_pipeline.core.errors import PadError
 from trainer.export.check import check_stage1_export
 from trainer.export.llava import LLAVA_PREFIX, VISION_DIR, config_for, llava_state_dict, vision_tower_for, write_config
 from trainer.export.spec import DTYPES, LLAVA_KINDS, ExportSpec, sub_state, vision_and_llm
-from trainer.models.projectors import build_projector
+from trainer.models.projectors import build_projector, input_tokens
+from trainer.run_layout import LLAVA_PROJECTOR_FILE, PROJECTOR_FILE
 
 if TYPE_CHECKING:
     from trainer.models.loading import LoadedVLM
 
 PAD_EXPORT_FILE = "pad_export.json"
-PROJECTOR_FILE = "projector.safetensors"
 LLM_DIR = "llm"
 
 
@@ -40,7 +40,7 @@ def export_projector(state: dict[str, torch.Tensor], out_dir: str, metadata: dic
     cast = DTYPES[dtype]
     paths = {"safetensors": os.path.join(out_dir, PROJECTOR_FILE)}
     if llava and metadata["kind"] in LLAVA_KINDS:
-        paths["mm_projector"] = os.path.join(out_dir, "mm_projector.bin")
+        paths["mm_projector"] = os.path.join(out_dir, LLAVA_PROJECTOR_FILE)
         torch.save(llava_state_dict(state, cast), paths["mm_projector"] + ".tmp")
         os.replace(paths["mm_projector"] + ".tmp", paths["mm_projector"])
     save_file({k: v.to(cast).contiguous() for k, v in state.items()}, paths["safetensors"] + ".tmp",
@@ -133,4 +133,4 @@ def export_pad(vlm: LoadedVLM, spec: ExportSpec, out_dir: str, state: dict[str, 
 def projector_meta_of(vlm: LoadedVLM, spec: ExportSpec) -> dict[str, int | str]:
     (vision, llm), p = vision_and_llm(vlm), spec.model.projector
     return projector_metadata(p.kind, vision.config.hidden_size, llm.config.hidden_size, p.num_tokens, p.depth,
-                              p.hidden_size, vlm.vision_grid ** 2 + (0 if spec.model.vision.drop_cls else 1))
+                              p.hidden_size, input_tokens(vlm.vision_grid, spec.model.vision.drop_cls))

@@ -17,6 +17,7 @@ from transformers import PreTrainedModel
 
 from pad_pipeline.core.errors import PadError
 from trainer.config.sections import ModelConfig
+from trainer.export.formats import DTYPE_NAMES
 
 if TYPE_CHECKING:
     from trainer.models.loading import LoadedVLM
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 LLAVA_KINDS = ("linear", "mlp2x_gelu")  # the projector kinds LLaVA and transformers' Llava have
 
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
 @contextmanager

@@ -22,7 +22,7 @@ import torch
 
 from pad_pipeline.core.errors import PadError
 from trainer.config.sft import SftConfig
-from trainer.export.formats import FOLDERS, FORMATS
+from trainer.export.formats import FORMATS
 from trainer.export.from_run import find_checkpoint, read_run_config, stage1_vlm
 from trainer.export.pad_format import export_pad
 from trainer.export.spec import (
@@ -33,6 +33,7 @@ from trainer.export.spec import (
     staged_folder,
 )
 from trainer.models.loading import LoadedVLM
+from trainer.run_layout import RunLayout
 
 
 def spec_for(cfg: Any, stage: int) -> ExportSpec:
@@ -71,14 +72,14 @@ def write_format(fmt: str, vlm: LoadedVLM, spec: ExportSpec, out_dir: str,
 def export_stage1(cfg: Any, vlm: LoadedVLM, projector_state: dict[str, torch.Tensor]) -> dict[str, str]:
     """Stage 1's end-of-run export: `RUN/export/` (PAD's format + LLaVA's stage-1 files)."""
     state = {"projector." + k: v for k, v in projector_state.items()}
-    return write_format("pad", vlm, spec_for(cfg, 1), os.path.join(cfg.train.output_dir, FOLDERS["pad"]), state)
+    return write_format("pad", vlm, spec_for(cfg, 1), RunLayout(cfg.train.output_dir).export("pad"), state)
 
 
 def export_stage2(cfg: Any, vlm: LoadedVLM) -> dict[str, str]:
     """Stage 2's end-of-run exports: PAD's format, then each of `cfg.export.formats` the projector allows."""
     spec, run = spec_for(cfg, 2), cfg.train.output_dir
     state = vlm.model.state_dict()
-    out = {"pad": os.path.join(run, FOLDERS["pad"])}
+    out = {"pad": RunLayout(run).export("pad")}
     write_format("pad", vlm, spec, out["pad"], state)
     formats = [f for f in cfg.export.formats if f != "pad"]
     if formats and spec.model.projector.kind not in LLAVA_KINDS:
@@ -86,7 +87,7 @@ def export_stage2(cfg: Any, vlm: LoadedVLM) -> dict[str, str]:
               f"transformers or LLaVA; PAD's format is in {out['pad']}", file=sys.stderr)
         return out
     for fmt in formats:
-        out[fmt] = os.path.join(run, FOLDERS[fmt])
+        out[fmt] = RunLayout(run).export(fmt)
         write_format(fmt, vlm, spec, out[fmt], state)
     return out
 
@@ -111,7 +112,7 @@ def run_export(run_dir: str, fmt: str, checkpoint: str | None = None, out: str |
         vlm = load_trained_vlm(run_dir, checkpoint=step_dir, dtype=torch.float32)[0]
     vlm.model.eval()
     suffix = "" if checkpoint is None else "-" + os.path.basename(step_dir)
-    out_dir = out or os.path.join(run_dir, FOLDERS[fmt] + suffix)
+    out_dir = out or RunLayout(run_dir).export(fmt) + suffix
     spec = spec_for(cfg, stage)
     write_format(fmt, vlm, spec if dtype is None else dataclasses.replace(spec, dtype=dtype), out_dir)
     return out_dir, step_dir

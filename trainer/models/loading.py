@@ -26,7 +26,7 @@ from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM, set_seed
 from trainer.config.sections import LlmConfig, ModelConfig, VisionConfig
 from trainer.models import tiny
-from trainer.models.projectors import CAbstractor, build_projector
+from trainer.models.projectors import CAbstractor, build_projector, input_tokens
 from trainer.models.vlm import PatchAlignedVLM
 
 
@@ -103,7 +103,7 @@ def image_token_count(cfg: ModelConfig) -> int:
     grid = _grid(vcfg)
     if cfg.projector.kind == "c_abstractor":
         return cfg.projector.num_tokens
-    return grid * grid + (0 if cfg.vision.drop_cls else 1)
+    return input_tokens(grid, cfg.vision.drop_cls)
 
 
 def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -115,6 +115,14 @@ def load_llm(cfg: LlmConfig, dtype: torch.dtype = torch.float32) -> tuple[PreTra
     except (OSError, ValueError) as e:
         raise _hub_error("llm", cfg.checkpoint, e) from None
     return cast(PreTrainedModel, model), load_tokenizer(cfg)
+
+
+def inference_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0) -> LoadedVLM:
+    """The VLM as a trained or exported one is rebuilt for inference, export and analysis: the run's model
+    section without gradient checkpointing (the caller loads the trained weights)."""
+    model_cfg = cfg.model_copy(deep=True)
+    model_cfg.llm.gradient_checkpointing = False
+    return build_vlm(model_cfg, dtype=dtype, seed=seed)
 
 
 def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0,
@@ -134,7 +142,7 @@ def build_vlm(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 
     p = cfg.projector
     projector = build_projector(p.kind, vcfg.hidden_size, llm.config.hidden_size, num_tokens=p.num_tokens,
                                 depth=p.depth, hidden_size=p.hidden_size,
-                                input_tokens=grid * grid + (0 if cfg.vision.drop_cls else 1)).to(dtype)
+                                input_tokens=input_tokens(grid, cfg.vision.drop_cls)).to(dtype)
     model = PatchAlignedVLM(vision, projector, llm, cfg.vision.select_layer, cfg.vision.drop_cls,
                             tuple(processor.image_mean), tuple(processor.image_std), train_llm=train_llm)
     output_grid = cast(Any, projector).output_grid  # every projector has one (trainer.models.projectors)

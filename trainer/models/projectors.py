@@ -128,3 +128,8 @@ def build_projector(kind: str, vision_dim: int, llm_dim: int, *, num_tokens: int
     builder = PROJECTORS.get(PROJECTORS.check(kind, "model.projector.kind"))
     return builder(vision_dim, llm_dim, num_tokens=num_tokens, depth=depth, hidden_size=hidden_size,
                    input_tokens=input_tokens)
+
+
+def input_tokens(vision_grid: int, drop_cls: bool) -> int:
+    """The tokens the vision tower hands the projector: its grid's patches, plus CLS unless it is dropped."""
+    return vision_grid ** 2 + (0 if drop_cls else 1)

@@ -23,6 +23,7 @@ from trainer.data.patches.stream import PadStream, ShardInfo, list_shards
 from trainer.export.write import export_stage1
 from trainer.models.loading import LoadedVLM, build_vlm
 from trainer.models.losses import total_loss
+from trainer.run_layout import PROJECTOR_FILE
 from trainer.training.schedule import beta_at
 from trainer.training.stage import step_metrics
 
@@ -86,7 +87,7 @@ class PretrainStage:
     def save_weights(self, engine: Any, vlm: LoadedVLM, directory: str, rank: int) -> None:
         state = engine.full_state_dict(engine.module.projector)
         if rank == 0:
-            save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(directory, "projector.safetensors"))
+            save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(directory, PROJECTOR_FILE))
 
     def finish(self, engine: Any, vlm: LoadedVLM, rank: int) -> dict[str, str]:
         """`RUN/export/`: PAD's format with LLaVA's `mm_projector.bin` (`trainer.export.write.export_stage1`)."""

@@ -2,7 +2,7 @@
 
 `SftStage(cfg)` gives `trainer.training.loop` what stage 2 adds: the data plan (the conversation index the driver
 built beside the run, `trainer.data.chat.index`), the model (`build_vlm` with the LLM trainable, the
-projector initialised from a stage-1 result by `trainer.analysis.projectors.resolve_projector`), conversation
+projector initialised from a stage-1 result by `trainer.export.projector_source`), conversation
 batches (`SftStream` + `SftCollator`), the micro-step (LM loss on the template's answer tokens; bad samples
 are a named error or a counted skip), its metrics, and the projector and the whole LLM as safetensors beside
 every checkpoint (what `trainer.export.from_run` and the exports read).
@@ -28,23 +28,23 @@ from trainer.data.chat.tokens import check_template_tokens
 from trainer.data.collate import SftCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.export.pad_format import projector_metadata
+from trainer.export.projector_source import read_projector, source_file
 from trainer.models.loading import LoadedVLM, build_vlm
+from trainer.models.projectors import input_tokens
+from trainer.run_layout import LLM_FILE, PROJECTOR_FILE
 from trainer.stages.pretrain import loader_kwargs
 from trainer.training.stage import step_metrics
 
 
 def init_projector(vlm: LoadedVLM, cfg: SftConfig) -> None:
-    """Load `init.projector` (any source `pad analyze` reads) into the freshly built projector."""
-    from trainer.analysis.config import AnalyzeConfig, ProjectorSpec
-    from trainer.analysis.projectors import resolve_projector
-
+    """Load `init.projector` (a run or export folder, a `.safetensors` or LLaVA's `mm_projector.bin`, read by
+    `trainer.export.projector_source`) into the freshly built projector."""
     source = cfg.init.projector
-    spec = ProjectorSpec(source=source)
-    acfg = AnalyzeConfig.model_validate({"model": cfg.model.model_dump(mode="json"), "data": {"path": cfg.data.path},
-                                         "projectors": {"init": spec.model_dump()}})
+    assert source is not None  # the stage calls this only when init.projector is set
     vcfg, model = vlm.model.vision.config, vlm.model
-    inputs = vlm.vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1)
-    loaded = resolve_projector("init", spec, acfg, vcfg.hidden_size, model.llm.config.hidden_size, inputs)
+    inputs = input_tokens(vlm.vision_grid, cfg.model.vision.drop_cls)
+    loaded = read_projector("init", source_file("init", source), None, cfg.model.projector, vcfg.hidden_size,
+                            model.llm.config.hidden_size, inputs)
     try:
         model.projector.load_state_dict(loaded.state_dict())
     except RuntimeError:
@@ -56,7 +56,7 @@ def projector_meta(vlm: LoadedVLM, cfg: SftConfig) -> dict[str, int | str]:
     """The metadata `trainer.export.pad_format.load_projector` rebuilds a projector from."""
     vision, p = vlm.model.vision.config, cfg.model.projector
     return projector_metadata(p.kind, vision.hidden_size, vlm.model.llm.config.hidden_size, p.num_tokens, p.depth,
-                              p.hidden_size, vlm.vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1))
+                              p.hidden_size, input_tokens(vlm.vision_grid, cfg.model.vision.drop_cls))
 
 
 class SftStage:
@@ -129,8 +129,8 @@ class SftStage:
         if rank == 0:
             meta = json.dumps(projector_meta(vlm, self.cfg))
             save_file({k: v.contiguous() for k, v in projector.items()},
-                      os.path.join(directory, "projector.safetensors"), metadata={"pad_projector": meta})
-            save_file(_untied(llm), os.path.join(directory, "llm.safetensors"))
+                      os.path.join(directory, PROJECTOR_FILE), metadata={"pad_projector": meta})
+            save_file(_untied(llm), os.path.join(directory, LLM_FILE))
 
     def finish(self, engine: Any, vlm: LoadedVLM, rank: int) -> dict[str, str]:
         return {}  # the exports run in the driver, from the final checkpoint (trainer.training.driver)

@@ -17,21 +17,17 @@ import shutil
 from typing import Any
 
 from pad_pipeline.core.errors import PadError
+from trainer.run_layout import CHECKPOINT_PREFIX, STATE_FILE, RunLayout, checkpoint_name
 
-STATE_FILE = "trainer_state.json"
-_NAME = re.compile(r"^step-(\d{8})$")
+_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}(\d{{8}})$")
 
 
 def checkpoints_dir(output_dir: str) -> str:
-    return os.path.join(output_dir, "checkpoints")
-
-
-def checkpoint_name(step: int) -> str:
-    return f"step-{step:08d}"
+    return RunLayout(output_dir).checkpoints
 
 
 def partial_dir(output_dir: str, step: int) -> str:
-    return os.path.join(checkpoints_dir(output_dir), checkpoint_name(step) + ".partial")
+    return RunLayout(output_dir).partial(step)
 
 
 def prepare_partial(output_dir: str, step: int) -> str:
@@ -63,11 +59,11 @@ def commit(output_dir: str, step: int, state: dict[str, Any], keep: int) -> str:
     """Rank 0, after all ranks wrote into the partial folder: state file, rename, `latest`, pruning."""
     partial = partial_dir(output_dir, step)
     _write_json_durably(os.path.join(partial, STATE_FILE), {**state, "step": step})
-    final = os.path.join(checkpoints_dir(output_dir), checkpoint_name(step))
+    final = RunLayout(output_dir).checkpoint(step)
     shutil.rmtree(final, ignore_errors=True)  # a re-save of the same step after a resume
     os.rename(partial, final)
     _fsync_dir(checkpoints_dir(output_dir))
-    latest = os.path.join(checkpoints_dir(output_dir), "latest")
+    latest = RunLayout(output_dir).latest
     with open(latest + ".tmp", "w") as f:
         f.write(checkpoint_name(step) + "\n")
         f.flush()

@@ -19,14 +19,10 @@ def run_pretrain(manifest: str, overrides: list[str], resume: bool = False) -> i
     cfg = load_pretrain_config(manifest, overrides)
     # Imported once the manifest validates, so a bad one fails in well under two seconds (no torch yet).
     from trainer.data.patches.stream import list_shards
-    from trainer.training import checkpoint
     from trainer.training.launch import launch, resolve_mode
+    from trainer.training.resume import resume_point
 
-    latest = checkpoint.latest_checkpoint(cfg.train.output_dir)
-    if resume and latest is None:
-        raise PadError(f"{cfg.train.output_dir}: no complete checkpoint to resume from (drop --resume)")
-    if not resume and latest is not None:
-        raise PadError(f"{cfg.train.output_dir}: holds checkpoints; pass --resume or set train.output_dir")
+    resume_point(cfg.train.output_dir, resume)
     if not resume:
         shards = list_shards(cfg.data.path)  # fails fast on a missing or empty build
         print(f"pad pretrain: {sum(s.num_samples for s in shards)} samples in {len(shards)} committed shards of "
@@ -53,12 +49,9 @@ def run_sft(manifest: str, overrides: list[str], resume: bool = False, check_onl
     from trainer.export.write import write_exports
     from trainer.training import checkpoint
     from trainer.training.launch import launch, resolve_mode
+    from trainer.training.resume import resume_point
 
-    latest = checkpoint.latest_checkpoint(cfg.train.output_dir)
-    if resume and latest is None:
-        raise PadError(f"{cfg.train.output_dir}: no complete checkpoint to resume from (drop --resume)")
-    if not resume and latest is not None:
-        raise PadError(f"{cfg.train.output_dir}: holds checkpoints; pass --resume or set train.output_dir")
+    latest = resume_point(cfg.train.output_dir, resume)
     source = cfg.init.projector
     if source and "://" not in source and not os.path.exists(source):
         raise PadError(f"field 'init.projector': {source} does not exist (run `pad pretrain` first, or point it at "

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from pad_pipeline.core import runtime
 from pad_pipeline.core.config import get_dotted, set_dotted
+from trainer.run_layout import RunLayout
 from trainer.training import checkpoint
 from trainer.training.engine import read_deepspeed_json
 from trainer.training.stage import STAGES, Stage
@@ -129,7 +130,7 @@ def run_ray(cfg: Any, resume: bool) -> dict[str, Any]:
     if "steps" not in summary and latest is not None:  # Ray Train v2 may not hand metrics back
         summary["steps"] = checkpoint.read_state(latest)["step"]
         if name == "pretrain":
-            summary["exported"] = {"mm_projector": os.path.join(cfg.train.output_dir, "export", "mm_projector.bin")}
+            summary["exported"] = {"mm_projector": RunLayout(cfg.train.output_dir).llava_projector}
     return summary
 
 

@@ -22,6 +22,7 @@ from pad_pipeline.core import runtime
 from pad_pipeline.core.config import config_dict, dump_resolved
 from pad_pipeline.core.errors import PadError
 from trainer.models.placement import move_to
+from trainer.run_layout import RunLayout
 from trainer.training import checkpoint
 from trainer.training.collectives import all_reduce_sum, barrier, broadcast_object
 from trainer.training.engine import (
@@ -114,7 +115,7 @@ def _one_step(stage: Stage, engine: TrainingEngine, batches: Iterator, step: int
 def _log(stage: Stage, steps: int, start: int) -> RunLog:
     cfg = stage.cfg
     os.makedirs(cfg.train.output_dir, exist_ok=True)
-    dump_resolved(cfg, os.path.join(cfg.train.output_dir, "config.yaml"))
+    dump_resolved(cfg, RunLayout(cfg.train.output_dir).config)
     return RunLog(cfg.train.output_dir, steps, start, cfg.train.global_batch_size, cfg.train.tensorboard,
                   cfg.train.progress, desc=stage.name, postfix=stage.progress_keys)
 

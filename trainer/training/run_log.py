@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from trainer.run_layout import RunLayout
+
 _SHORT = {"caption_loss": "cap", "patch_loss": "patch", "skipped_samples": "skipped"}  # progress-bar names
 
 
@@ -51,7 +53,7 @@ class RunLog:
     def __init__(self, output_dir: str, total_steps: int, start_step: int, samples_per_step: int,
                  tensorboard: bool = True, progress: bool = True, desc: str = "pretrain",
                  postfix: tuple[str, ...] = ("caption_loss", "patch_loss", "beta")):
-        self.path = os.path.join(output_dir, "metrics.jsonl")
+        self.path = RunLayout(output_dir).metrics
         truncate_metrics(self.path, start_step)
         self.file = open(self.path, "a")
         self.samples_per_step = samples_per_step
@@ -59,7 +61,7 @@ class RunLog:
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # optional: only when asked for
-            self.writer = SummaryWriter(os.path.join(output_dir, "tensorboard"), purge_step=start_step + 1)
+            self.writer = SummaryWriter(RunLayout(output_dir).tensorboard, purge_step=start_step + 1)
         self.bar = None
         if progress:
             from tqdm import tqdm

@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from pad_pipeline.core.errors import PadError
@@ -30,6 +29,7 @@ from trainer.data.chat.tokens import (
     split_chunks,
 )
 from trainer.models.loading import image_token_count, load_tokenizer
+from trainer.run_layout import SKIPPED_FILE, RunLayout
 
 
 @dataclass
@@ -37,9 +37,6 @@ class CheckReport:
     entries: int = 0
     bad: list[BadSample] = field(default_factory=list)
     seconds: float = 0.0
-
-    def counts(self) -> Counter:
-        return Counter(b.reason for b in self.bad)
 
     def seconds_per_100k(self) -> float:
         return self.seconds / max(self.entries, 1) * 100_000
@@ -134,10 +131,10 @@ def prepare_index(cfg: SftConfig, resume_from: str | None) -> int:
             raise PadError(f"{cfg.data.path}: {len(summary.bad)} bad entries ({_reasons(summary.bad)}), first "
                            f"{first.id}: {first.reason} ({first.detail}); list them with `pad sft MANIFEST --check` "
                            f"or set data.on_bad_sample: skip")
-        with open(os.path.join(cfg.train.output_dir, "skipped-samples.jsonl"), "w") as f:
+        with open(RunLayout(cfg.train.output_dir).skipped, "w") as f:
             for b in summary.bad:
                 f.write(json.dumps({"id": b.id, "reason": b.reason, "detail": b.detail}) + "\n")
-        _log(f"skipping {len(summary.bad)} bad entries ({_reasons(summary.bad)}); listed in skipped-samples.jsonl")
+        _log(f"skipping {len(summary.bad)} bad entries ({_reasons(summary.bad)}); listed in {SKIPPED_FILE}")
     if not good:
         raise PadError(f"{cfg.data.path}: no entry to train on")
     return good

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from trainer.data.chat.conversations import BadSample, Conversation, modality_length, parse_entry
+from trainer.run_layout import RunLayout
 
 _CHUNK = 16 << 20
 _MAX_ENTRY = 64 << 20   # an entry longer than this is taken as malformed
@@ -235,9 +236,6 @@ def read_entry(handle, index: ConversationIndex, i: int) -> object:
     return json.loads(handle.read(int(index.length[i])).decode("utf-8"))
 
 
-INDEX_FILE = "data-index.parquet"
-
-
 def index_path(output_dir: str) -> str:
     """The run's index of its conversation JSON."""
-    return os.path.join(output_dir, INDEX_FILE)
+    return RunLayout(output_dir).data_index

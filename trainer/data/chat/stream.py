@@ -13,11 +13,12 @@ import itertools
 from typing import Callable, Iterator
 
 import numpy as np
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset
 
 from pad_pipeline.core import storage
 from trainer.data.chat.index import ConversationIndex, load_index, read_entry
 from trainer.data.chat.order import epoch_order, rank_to_global
+from trainer.data.workers import worker_share
 
 
 class EpochOrders:
@@ -55,14 +56,9 @@ class SftStream(IterableDataset):
         self.group, self.start, self.micro = group_by_modality, start, micro_batch
 
     def __iter__(self) -> Iterator[object]:
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        wanted = worker_share(self.start, self.micro)
         index = load_index(self.index_path)
         orders = EpochOrders(index, self.seed, self.shuffle, self.group, self.micro, self.world)
-
-        def wanted(q: int) -> bool:
-            return ((q - self.start) // self.micro) % workers == worker
-
         fs, path = storage.filesystem(self.json_url)
         with fs.open(path, "rb") as handle:
             for _, entry_id in rank_entries(orders, self.rank, self.start, wanted):

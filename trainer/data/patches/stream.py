@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset
 
 from pad_pipeline.core import storage
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.reader import committed_records, iter_tar_samples
 from pad_pipeline.dataset.records import Sample
+from trainer.data.workers import worker_share
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,7 @@ class PadStream(IterableDataset):
         self.start, self.micro_batch = start, micro_batch
 
     def __iter__(self) -> Iterator[object]:
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-
-        def wanted(position: int) -> bool:
-            return ((position - self.start) // self.micro_batch) % workers == worker
-
+        wanted = worker_share(self.start, self.micro_batch)
         for _, sample in iter_rank_samples(self.shards, self.rank, self.world, self.seed, self.shuffle,
                                            self.start, wanted):
             yield self.builder(sample)

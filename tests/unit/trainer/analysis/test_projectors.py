@@ -7,9 +7,10 @@ from safetensors.torch import save_file
 
 from pad_pipeline.core.errors import PadError
 from trainer.analysis.config import ProjectorSpec, load_analyze_config
-from trainer.analysis.projectors import infer_kind, resolve_projector
+from trainer.analysis.projectors import resolve_projector
 from trainer.export.llava import llava_state_dict
 from trainer.export.pad_format import export_projector, projector_metadata
+from trainer.export.projector_source import infer_kind
 from trainer.models.projectors import build_projector
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pad_pipeline.core.errors import ConfigError
-from trainer.models.projectors import build_projector
+from trainer.models.projectors import build_projector, input_tokens
 
 
 def test_linear_and_mlp_keep_the_grid_and_llava_keys():
@@ -37,3 +37,8 @@ def test_unknown_kind_and_non_square_tokens_are_config_errors():
         build_projector("qformer", 8, 8)
     with pytest.raises(ConfigError, match="square"):
         build_projector("c_abstractor", 8, 8, num_tokens=10)
+
+
+def test_input_tokens_counts_patches_and_cls():
+    assert input_tokens(24, drop_cls=True) == 576 and input_tokens(24, drop_cls=False) == 577
+    assert build_projector("c_abstractor", 8, 12, num_tokens=4, depth=1, input_tokens=input_tokens(6, True)) is not None

@@ -11,7 +11,7 @@ from pad_pipeline.core.errors import PadError
 from trainer.config.pretrain import PretrainConfig, resume_identity
 from trainer.config.sft import SftConfig
 from trainer.training import checkpoint, loop, schedule, stage
-from trainer.training.resume import resume_state
+from trainer.training.resume import resume_point, resume_state
 
 
 def _cfg(tmp_path, **train) -> PretrainConfig:
@@ -64,6 +64,22 @@ def test_fresh_run_refuses_a_folder_that_holds_checkpoints(tmp_path):
     _checkpoint(cfg, 4)
     with pytest.raises(PadError, match=r"holds checkpoints \(step-00000004\).*--resume"):
         _resume(cfg, False)
+
+
+def test_both_stages_refuse_with_the_one_resume_check(tmp_path, monkeypatch):
+    from trainer.training import driver
+
+    cfg = _cfg(tmp_path)
+    _checkpoint(cfg, 4)
+    with pytest.raises(PadError) as direct:
+        resume_point(cfg.train.output_dir, False)
+    monkeypatch.setattr("trainer.training.driver.load_sft_config", lambda *a: SftConfig.model_validate(
+        {"data": {"path": "c.json", "image_folder": "i", "template": "vicuna_v1"},
+         "train": {"output_dir": cfg.train.output_dir}}))
+    with pytest.raises(PadError) as sft:
+        driver.run_sft("m.yaml", [])
+    assert str(sft.value) == str(direct.value)
+    assert resume_point(cfg.train.output_dir, True) == checkpoint.latest_checkpoint(cfg.train.output_dir)
 
 
 def test_resume_without_a_complete_checkpoint_is_an_error(tmp_path):
