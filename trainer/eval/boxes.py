@@ -2,8 +2,10 @@
 
 LLaVA-1.5 writes a box as normalised ``[x0, y0, x1, y1]`` with two decimals. With
 ``image_aspect: pad`` the image is padded to a centred square of side ``max(w, h)`` before the vision
-tower sees it, and the normalised coordinates are relative to that padded square (LLaVA issues #606
-and #822). These pure functions convert between that frame and pixel boxes in the original image.
+tower sees it. Which frame the 665K boxes use is NOT settled: LLaVA issue #606 shows the Visual Genome
+boxes are relative to the padded square, while #623 and #822 report RefCOCO boxes that only match the
+original image (normalised by its own width and height). Both frames are provided here; the caller
+states which one it scored. Pure functions; pixel boxes are ``(x0, y0, x1, y1)``.
 """
 
 from __future__ import annotations
