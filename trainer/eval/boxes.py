@@ -53,3 +53,9 @@ def xywh_to_xyxy(box: Box) -> Box:
 def format_box(box: Box) -> str:
     """The answer text LLaVA-1.5 was trained on: ``[0.12, 0.34, 0.56, 0.78]``."""
     return "[" + ", ".join(f"{v:.2f}" for v in box) + "]"
+
+
+def normalised_to_image(box: Box, width: int, height: int) -> Box:
+    """Box normalised by the original image size -> pixel box (inverse of ``image_to_normalised``)."""
+    x0, y0, x1, y1 = box
+    return (x0 * width, y0 * height, x1 * width, y1 * height)

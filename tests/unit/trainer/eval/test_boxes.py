@@ -2,7 +2,14 @@
 
 import pytest
 
-from trainer.eval.boxes import format_box, image_to_normalised, image_to_square, square_to_image, xywh_to_xyxy
+from trainer.eval.boxes import (
+    format_box,
+    image_to_normalised,
+    image_to_square,
+    normalised_to_image,
+    square_to_image,
+    xywh_to_xyxy,
+)
 
 
 @pytest.mark.parametrize("size", [(160, 96), (96, 160), (64, 64)])
@@ -11,6 +18,7 @@ def test_round_trip_image_square_image(size: tuple[int, int]) -> None:
     box = (10.0, 20.0, 50.0, 60.0)
     back = square_to_image(image_to_square(box, w, h), w, h)
     assert back == pytest.approx(box)
+    assert normalised_to_image(image_to_normalised(box, w, h), w, h) == pytest.approx(box)
 
 
 def test_padded_square_is_centred_on_wide_image() -> None:
