@@ -45,9 +45,10 @@ def spec_for(cfg: Any, stage: int) -> ExportSpec:
 
 def chat_template(name: str) -> str | None:
     """The Jinja chat template of a conversation template of `trainer.data.chat.templates`."""
+    from trainer.data.chat.jinja import jinja_for
     from trainer.data.chat.templates import get_template
 
-    return get_template(name).chat_template
+    return jinja_for(get_template(name))
 
 
 def write_format(fmt: str, vlm: LoadedVLM, spec: ExportSpec, out_dir: str,

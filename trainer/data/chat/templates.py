@@ -88,13 +88,6 @@ class ConversationTemplate:
         """What an exported chat template appends for generation (LLaVA prompts end with "ASSISTANT:")."""
         return self.assistant_prefix
 
-    @functools.cached_property
-    def chat_template(self) -> str:
-        """Jinja for transformers' `apply_chat_template` (HF message format), rendering `render`'s text."""
-        from trainer.data.chat.jinja import jinja_for
-
-        return jinja_for(self)
-
 
 def plain_template() -> ConversationTemplate:
     return ConversationTemplate(name="plain", system_format="", assistant_format="{content}", stop="\n",

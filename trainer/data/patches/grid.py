@@ -87,7 +87,7 @@ def token_grid_from_manifest(path: str, overrides: Iterable[str] = ()) -> TokenG
     """The token grid a `pad pretrain` manifest trains on: its vision tower's processor and patch grid,
     its projector's output grid, `data.image_aspect`, `data.min_coverage` and `data.max_regions`."""
     from trainer.config.pretrain import load_pretrain_config
-    from trainer.models.projectors import build_projector
+    from trainer.models.projectors import build_projector, input_tokens
 
     cfg = load_pretrain_config(path, overrides)
     processor, vcfg = _vision_parts(cfg.model.vision.checkpoint, cfg.model.vision.revision)
@@ -95,7 +95,7 @@ def token_grid_from_manifest(path: str, overrides: Iterable[str] = ()) -> TokenG
     p = cfg.model.projector
     # The projector's own output_grid, on a throwaway projector of width 4 (the grid does not depend on it).
     projector = build_projector(p.kind, 4, 4, num_tokens=p.num_tokens, depth=0, hidden_size=4,
-                                input_tokens=vision_grid ** 2 + (0 if cfg.model.vision.drop_cls else 1))
+                                input_tokens=input_tokens(vision_grid, cfg.model.vision.drop_cls))
     spec = ProcessorSpec.from_processor(processor, cfg.data.image_aspect)
     output_grid = int(projector.output_grid(vision_grid))  # type: ignore[operator]
     return TokenGrid(spec, output_grid, cfg.data.min_coverage, cfg.data.max_regions,

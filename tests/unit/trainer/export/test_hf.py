@@ -11,6 +11,7 @@ from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 from pad_pipeline.core.errors import PadError
 from trainer.config.sections import ModelConfig
 from trainer.constants import IMAGE_TOKEN_INDEX
+from trainer.data.chat.jinja import jinja_for
 from trainer.data.chat.templates import get_template
 from trainer.data.geometry import ImageGeometry, ProcessorSpec
 from trainer.export.hf import (
@@ -69,7 +70,7 @@ def test_processor_expands_image_token_to_one_per_patch(side, patch, tokens):
     tok, image_id = tokenizer_with_image_token(tiny.tiny_tokenizer())
     assert image_id == len(tiny.tiny_tokenizer()) and len(tok.encode("<image>", add_special_tokens=False)) == 1
     proc = hf_processor(clip, tok, patch_size=patch, drop_cls=True, image_aspect="pad",
-                        chat_template=get_template("vicuna_v1").chat_template)
+                        chat_template=jinja_for(get_template("vicuna_v1")))
     image = Image.fromarray(np.zeros((50, 80, 3), dtype=np.uint8))
     ids = proc(images=image, text="USER: <image>\nwhat is this? ASSISTANT:", return_tensors="pt")["input_ids"]
     assert int((ids == image_id).sum()) == tokens
@@ -96,7 +97,7 @@ def _in_process_export(tmp_path, kind: str):
     vlm = build_vlm(cfg, seed=3)
     vlm.model.eval()
     spec = ExportSpec(stage=1, model=cfg, image_aspect="pad", max_length=256, dtype="float32", template="plain")
-    export_hf(vlm, spec, str(tmp_path), get_template("vicuna_v1").chat_template)
+    export_hf(vlm, spec, str(tmp_path), jinja_for(get_template("vicuna_v1")))
     return vlm
 
 

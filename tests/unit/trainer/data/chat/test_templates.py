@@ -7,6 +7,7 @@ from transformers import PreTrainedTokenizerFast
 
 from pad_pipeline.core.errors import ConfigError
 from trainer.constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from trainer.data.chat.jinja import jinja_for
 from trainer.data.chat.templates import TEMPLATES, VICUNA_SYSTEM, Turn, get_template
 from trainer.data.chat.tokens import tokenize_conversation
 from trainer.models.tiny import tiny_tokenizer
@@ -145,9 +146,9 @@ def test_chat_template_renders_the_same_text_in_transformers(name):
     template = get_template(name)
     tok = llama3_tokenizer() if name == "llama3" else tiny_tokenizer()
     turns, messages = (MULTI_TURN[:2], HF_MULTI_TURN[:2]) if name == "plain" else (MULTI_TURN, HF_MULTI_TURN)
-    text = tok.apply_chat_template(messages, chat_template=template.chat_template, tokenize=False)
+    text = tok.apply_chat_template(messages, chat_template=jinja_for(template), tokenize=False)
     assert text == template.render(turns).text
-    prompt = tok.apply_chat_template(messages[:1], chat_template=template.chat_template, tokenize=False,
+    prompt = tok.apply_chat_template(messages[:1], chat_template=jinja_for(template), tokenize=False,
                                      add_generation_prompt=True)
     assert prompt == template.render(turns[:1]).text + template.generation_prompt
     assert template.generation_prompt == {"vicuna_v1": "ASSISTANT:", "plain": "",
@@ -157,7 +158,7 @@ def test_chat_template_renders_the_same_text_in_transformers(name):
 def test_chat_template_takes_a_system_message_instead_of_the_default():
     template = get_template("vicuna_v1")
     messages = [{"role": "system", "content": "Be brief."}, *HF_MULTI_TURN[:2]]
-    text = tiny_tokenizer().apply_chat_template(messages, chat_template=template.chat_template, tokenize=False)
+    text = tiny_tokenizer().apply_chat_template(messages, chat_template=jinja_for(template), tokenize=False)
     assert text == "Be brief. USER: <image>\nWhat is this? ASSISTANT: A dog.</s>"
 
 
