@@ -28,3 +28,15 @@ from helpers import make_bad_corpus  # noqa: E402
 def bad_corpus(tmp_path):
     folder = tmp_path / "bad"
     return folder, make_bad_corpus(folder)
+
+
+# `make test` runs two xdist workers with `--dist loadgroup`. An integration module stays on one worker (its
+# module-scoped fixtures, e.g. a demo build or a Ray instance, are made once); the modules that start or
+# join a `ray start` cluster share one group, since a driver without an address joins the latest such cluster.
+_SHARED_GROUPS = {"test_ray_job_submit": "ray-cluster", "test_pretrain_ray": "ray-cluster"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group(_SHARED_GROUPS.get(item.path.stem, item.path.stem)))

@@ -78,7 +78,8 @@ def start_ray(cfg: AnnotateConfig, address: str | None, stream: TextIO = sys.std
             else:
                 print("[pad] starting a local Ray instance ...", file=stream, flush=True)
                 _ask_for_token_auth()
-                ray.init(num_cpus=cfg.runner.num_cpus or os.cpu_count(), num_gpus=cfg.runner.num_gpus,
+                # "local": a new instance even when a `ray start` cluster is running here (address=None would join it)
+                ray.init(address="local", num_cpus=cfg.runner.num_cpus or os.cpu_count(), num_gpus=cfg.runner.num_gpus,
                          include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
     except BaseException:  # interrupted (raised once ray.init returned) or failed: stop what it started
         stop_ray()

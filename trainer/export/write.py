@@ -1,9 +1,11 @@
 """The exports of a run: written at the end of each stage, and again from any checkpoint by `pad export`.
 
-- `export_stage1(cfg, vlm, projector_state)`, stage 1's hook (`trainer.stages.pretrain`): `RUN/export/` in PAD's format
+Both stages export the same way: the driver (`trainer.training.driver`) calls `write_exports(cfg)` once training
+returned, and it rebuilds the model from the run's final checkpoint on the CPU.
+- `export_stage1(cfg, vlm, projector_state)`, `pad pretrain`'s: `RUN/export/` in PAD's format
   (`projector.safetensors`, `pad_export.json`) plus, for `linear` / `mlp2x_gelu`, LLaVA's `mm_projector.bin`
   and the `config.json` LLaVA's pretraining writes beside it.
-- `export_stage2(cfg, vlm)`, stage 2's hook (`pad sft`): `RUN/export/` (PAD's format with the trained `llm/`)
+- `export_stage2(cfg, vlm)`, `pad sft`'s: `RUN/export/` (PAD's format with the trained `llm/`)
   and each of `export.formats`: `RUN/export-hf/` (transformers Llava) and `RUN/export-llava/` (LLaVA's own);
   a `c_abstractor` run gets one line saying those are refused (no class in either) and PAD's format only.
 - `run_export(RUN, fmt, checkpoint, out)`, `pad export`: reads `RUN/config.yaml` and a complete checkpoint
@@ -119,17 +121,27 @@ def run_export(run_dir: str, fmt: str, checkpoint: str | None = None, out: str |
     return out_dir, step_dir
 
 
-def write_exports(cfg: SftConfig) -> int:
-    """0 when the exports were written, 1 when one failed (the checkpoints stay)."""
+def write_exports(cfg: Any) -> int:
+    """The end-of-run exports of a `pad pretrain` or `pad sft` run, from its final checkpoint: 0 when they were
+    written, 1 when one failed (the checkpoints stay, and `pad export` can retry)."""
     from trainer.export.from_run import load_trained_vlm
+    from trainer.training.checkpoint import latest_checkpoint
 
-    vlm, _ = load_trained_vlm(cfg.train.output_dir)
+    stage, run = (2 if isinstance(cfg, SftConfig) else 1), cfg.train.output_dir
+    command = "pad sft" if stage == 2 else "pad pretrain"
     try:
-        written = export_stage2(cfg, vlm)
+        if stage == 2:
+            written = export_stage2(cfg, load_trained_vlm(run)[0])
+        else:
+            latest = latest_checkpoint(run)
+            if latest is None:
+                raise PadError(f"{run}: no complete checkpoint")
+            vlm = stage1_vlm(cfg, latest)
+            written = export_stage1(cfg, vlm, vlm.model.projector.state_dict())
     except PadError as e:
-        print(f"pad sft: error: export failed ({e}); retry with `pad export {cfg.train.output_dir} --format "
-              f"hf|llava|pad`", file=sys.stderr)
+        print(f"{command}: error: export failed ({e}); retry with `pad export {run} --format "
+              f"{'hf|llava|pad' if stage == 2 else 'pad'}`", file=sys.stderr)
         return 1
     for fmt, path in written.items():
-        print(f"pad sft: {fmt} export written to {path}", file=sys.stderr)
+        print(f"{command}: {fmt} export written to {path}", file=sys.stderr)
     return 0

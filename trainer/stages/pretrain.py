@@ -3,7 +3,7 @@
 `PretrainStage(cfg)` gives `trainer.training.loop` what stage 1 adds: the data plan (the frozen list of committed shards
 of the PAD build), the model (`build_vlm`, LLM frozen), PAD batches (`PadStream` + `PatchCollator`, the caption
 tokenised with the `plain` template), the micro-step (beta ramps 0 -> beta_max over the run), its metrics, the
-projector beside every checkpoint and the stage-1 export at the end (LLaVA's `mm_projector.bin`).
+projector beside every checkpoint (what the driver's stage-1 export reads: LLaVA's `mm_projector.bin`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
 from trainer.data.patches.sample import PatchSampleBuilder
 from trainer.data.patches.stream import PadStream, ShardInfo, list_shards
-from trainer.export.write import export_stage1
 from trainer.models.loading import LoadedVLM, build_vlm
 from trainer.models.losses import total_loss
 from trainer.run_layout import PROJECTOR_FILE
@@ -89,7 +88,3 @@ class PretrainStage:
         if rank == 0:
             save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(directory, PROJECTOR_FILE))
 
-    def finish(self, engine: Any, vlm: LoadedVLM, rank: int) -> dict[str, str]:
-        """`RUN/export/`: PAD's format with LLaVA's `mm_projector.bin` (`trainer.export.write.export_stage1`)."""
-        state = engine.full_state_dict(engine.module.projector, keep=rank == 0)
-        return export_stage1(self.cfg, vlm, state) if rank == 0 else {}

@@ -132,8 +132,6 @@ class SftStage:
                       os.path.join(directory, PROJECTOR_FILE), metadata={"pad_projector": meta})
             save_file(_untied(llm), os.path.join(directory, LLM_FILE))
 
-    def finish(self, engine: Any, vlm: LoadedVLM, rank: int) -> dict[str, str]:
-        return {}  # the exports run in the driver, from the final checkpoint (trainer.training.driver)
 
 
 def _untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -19,6 +19,8 @@ def run_pretrain(manifest: str, overrides: list[str], resume: bool = False) -> i
     cfg = load_pretrain_config(manifest, overrides)
     # Imported once the manifest validates, so a bad one fails in well under two seconds (no torch yet).
     from trainer.data.patches.stream import list_shards
+    from trainer.export.write import write_exports
+    from trainer.training import checkpoint
     from trainer.training.launch import launch, resolve_mode
     from trainer.training.resume import resume_point
 
@@ -28,10 +30,9 @@ def run_pretrain(manifest: str, overrides: list[str], resume: bool = False) -> i
         print(f"pad pretrain: {sum(s.num_samples for s in shards)} samples in {len(shards)} committed shards of "
               f"{cfg.data.path}; {resolve_mode(cfg)} launch, {cfg.launch.num_workers} worker(s)", file=sys.stderr)
     summary = launch(cfg, resume)
-    exported = summary.get("exported") or {}
-    print(f"pad pretrain: done, {summary.get('steps')} steps; projector exported to "
-          f"{exported.get('mm_projector', cfg.train.output_dir)}", file=sys.stderr)
-    return 0
+    print(f"pad pretrain: done, {summary.get('steps')} steps; checkpoints in "
+          f"{checkpoint.checkpoints_dir(cfg.train.output_dir)}", file=sys.stderr)
+    return write_exports(cfg)
 
 
 def _log(message: str) -> None:

@@ -17,7 +17,6 @@ from typing import Any, Iterator
 
 from pad_pipeline.core import runtime
 from pad_pipeline.core.config import get_dotted, set_dotted
-from trainer.run_layout import RunLayout
 from trainer.training import checkpoint
 from trainer.training.engine import read_deepspeed_json
 from trainer.training.stage import STAGES, Stage
@@ -85,7 +84,7 @@ def _ray_worker(config: dict[str, Any]) -> None:
     from trainer.training.loop import train_worker
 
     summary = train_worker(make_stage(config["stage"], config["cfg"]), config["resume"], config["deepspeed"])
-    ray.train.report({"steps": summary["steps"], "exported": summary["exported"],
+    ray.train.report({"steps": summary["steps"],
                       **{k: v for k, v in summary["last"].items() if isinstance(v, (int, float))}})
 
 
@@ -129,8 +128,6 @@ def run_ray(cfg: Any, resume: bool) -> dict[str, Any]:
     latest = checkpoint.latest_checkpoint(cfg.train.output_dir)
     if "steps" not in summary and latest is not None:  # Ray Train v2 may not hand metrics back
         summary["steps"] = checkpoint.read_state(latest)["step"]
-        if name == "pretrain":
-            summary["exported"] = {"mm_projector": RunLayout(cfg.train.output_dir).llava_projector}
     return summary
 
 

@@ -4,7 +4,7 @@
 (else rank 0 makes the stage's data plan and broadcasts it), builds the stage's model and a DeepSpeed engine,
 then runs `total_steps` optimizer steps of `grad_accum` micro-steps each (`stage.micro_step`), reducing
 metrics over micro-steps and ranks, logging every step (rank 0), checkpointing every `save_every` steps and at
-the end (complete or invisible: `trainer.training.checkpoint`), and finally calls `stage.finish` (exports). The
+the end (complete or invisible: `trainer.training.checkpoint`). The driver exports from the final checkpoint. The
 stage protocol lives in `trainer.training.stage`, the step arithmetic in `trainer.training.schedule`. Returns a
 summary dict (rank 0's view).
 """
@@ -153,9 +153,8 @@ def train_worker(stage: Stage, resume: bool | str = False,
 
     engine.module.train()
     last = run_steps(start, steps, lambda s: _one_step(stage, engine, batches, s, steps), after)
-    exported = stage.finish(engine, vlm, r.rank)
     if log is not None:
         log.close()
     barrier(r.device)
-    return {"steps": steps, "start_step": start, "last": last, "exported": exported,
+    return {"steps": steps, "start_step": start, "last": last,
             "output_dir": cfg.train.output_dir, "config": config_dict(cfg)}
