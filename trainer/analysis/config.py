@@ -21,9 +21,9 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from pad_pipeline.core.config import ConfigModel, build_config, load_config, set_dotted
 from pad_pipeline.core.errors import ConfigError
@@ -54,16 +54,11 @@ class ProjectorSpec(ConfigModel):
 
 
 class ThresholdConfig(ConfigModel):
-    rule: str = Field("mean_std", description="adaptive threshold of Align(V, W), one of "
-                                              f"{', '.join(THRESHOLD_RULES.names())}; see "
-                                              "trainer.analysis.metrics.ThresholdRule")
+    rule: Annotated[str, THRESHOLD_RULES.known("metrics.threshold.rule")] = Field(
+        "mean_std", description=f"adaptive threshold of Align(V, W), one of {', '.join(THRESHOLD_RULES.names())}; "
+                                "see trainer.analysis.metrics.ThresholdRule")
     value: float = Field(1.0, description="mean_std: std multiplier; relative: fraction of the range; "
                                           "absolute: the cosine")
-
-    @field_validator("rule")
-    @classmethod
-    def _known_rule(cls, rule: str) -> str:
-        return THRESHOLD_RULES.check(rule, "metrics.threshold.rule")
 
     def to_rule(self) -> ThresholdRule:
         return ThresholdRule(self.rule, self.value)
