@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 from pad_pipeline.core.errors import PadError
-from trainer.config.sft import SftConfig
 from trainer.export.formats import FORMATS
 from trainer.export.from_run import find_checkpoint, read_run_config, stage1_vlm
 from trainer.export.pad_format import export_pad
@@ -121,13 +120,13 @@ def run_export(run_dir: str, fmt: str, checkpoint: str | None = None, out: str |
     return out_dir, step_dir
 
 
-def write_exports(cfg: Any) -> int:
-    """The end-of-run exports of a `pad pretrain` or `pad sft` run, from its final checkpoint: 0 when they were
-    written, 1 when one failed (the checkpoints stay, and `pad export` can retry)."""
+def write_exports(cfg: Any, stage: int) -> int:
+    """The end-of-run exports of a `pad pretrain` (stage 1) or `pad sft` (stage 2) run, from its final checkpoint:
+    0 when they were written, 1 when one failed (the checkpoints stay, and `pad export` can retry)."""
     from trainer.export.from_run import load_trained_vlm
     from trainer.training.checkpoint import latest_checkpoint
 
-    stage, run = (2 if isinstance(cfg, SftConfig) else 1), cfg.train.output_dir
+    run = cfg.train.output_dir
     command = "pad sft" if stage == 2 else "pad pretrain"
     try:
         if stage == 2:

@@ -32,7 +32,7 @@ def run_pretrain(manifest: str, overrides: list[str], resume: bool = False) -> i
     summary = launch(cfg, resume)
     print(f"pad pretrain: done, {summary.get('steps')} steps; checkpoints in "
           f"{checkpoint.checkpoints_dir(cfg.train.output_dir)}", file=sys.stderr)
-    return write_exports(cfg)
+    return write_exports(cfg, stage=1)
 
 
 def _log(message: str) -> None:
@@ -63,4 +63,4 @@ def run_sft(manifest: str, overrides: list[str], resume: bool = False, check_onl
          f"{cfg.launch.num_workers} worker(s)")
     summary = launch(cfg, resume)
     _log(f"done, {summary.get('steps')} steps; checkpoints in {checkpoint.checkpoints_dir(cfg.train.output_dir)}")
-    return write_exports(cfg)
+    return write_exports(cfg, stage=2)
