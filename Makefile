@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv browser clean
+.PHONY: demo test lint venv browser java clean
 
 venv: $(VENV)/.installed
 
@@ -12,7 +12,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The torch/torchvision pair is pinned: it installs from local wheels on our CI machines.
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint,eval]"
 	touch $@
 
 demo: venv
@@ -29,7 +29,11 @@ lint: venv
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: venv browser
+# pad eval's caption metrics (pycocoevalcap's PTB tokenizer and METEOR) run on Java: Debian's headless JRE.
+java:
+	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; }
+
+test: venv browser java
 	$(BIN)/python -m pytest -q --timeout=600 -n 2 --dist loadgroup
 
 clean:
