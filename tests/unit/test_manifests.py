@@ -67,10 +67,19 @@ def _analyze(path: Path) -> Paths:
     return paths
 
 
+def _miniature(path: Path) -> Paths:
+    from trainer.eval.miniature.config import load_miniature_manifest
+
+    cfg = load_miniature_manifest(path)
+    build = posixpath.join(cfg.output_dir, "data", "shapes-train")  # trainer.eval.miniature.prepare's layout
+    return Paths(own_builds={build}, reads_builds={build})
+
+
 # (name, does this manifest belong to the kind, its loader -> Paths). First match wins; order matters.
 KINDS: list[tuple[str, Callable[[Path, dict[str, Any]], bool], Callable[[Path], Paths]]] = [
     ("annotate", lambda path, raw: "source" in raw, _annotate),
     ("analyze", lambda path, raw: "projectors" in raw, _analyze),
+    ("miniature", lambda path, raw: "miniature" in raw, _miniature),
     ("pretrain", lambda path, raw: path.name.startswith("pretrain-"), _pretrain),
     ("sft", lambda path, raw: path.name.startswith("sft-"), _sft),
 ]
