@@ -13,7 +13,9 @@ A reproduction manifest adds what to make first: `synthetic:` (named synthetic-s
 `pad_pipeline.dataset.synthetic`) and `train:` (stage-1 runs sharing `model`, each a `pad pretrain`
 config made of `train.common` + the run's `beta_max` + its `set`), which `projectors` name as
 `train:NAME`. Named mappings (not lists) keep every field reachable by `--set`, e.g.
-`--set train.runs.patch-aligned.beta_max=2`. See manifests/reproduce-demo.yaml.
+`--set train.runs.patch-aligned.beta_max=2`. `warmup_llm:` first trains the LLM as a language model on a
+synthetic build's captions and referring expressions (a real LLM's embeddings carry meaning; a random one's
+do not) and uses it everywhere. See manifests/reproduce-demo.yaml.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pad_pipeline.dataset.shapes import SyntheticShapesConfig
 from trainer.analysis.metrics import THRESHOLD_RULES, ThresholdRule
 from trainer.config.pretrain import PretrainConfig
 from trainer.config.sections import ModelConfig, PatchSampleConfig
+from trainer.eval.miniature.warmup_config import WarmupConfig
 from trainer.models.registry import PROJECTORS
 
 TRAIN_PREFIX = "train:"
@@ -86,6 +89,15 @@ class TrainPlan(ConfigModel):
     runs: dict[str, TrainRun] = Field(..., min_length=1, description="run name -> run")
 
 
+class WarmupLlm(WarmupConfig):
+    """The LM warm-up (`trainer.eval.miniature.warmup`) on a synthetic build's text; its folder
+    (OUTPUT/warmup-llm) becomes model.llm.checkpoint of the runs and the measurement."""
+
+    synthetic: str = Field(..., description="a `synthetic:` build whose captions and expressions are the corpus")
+    expressions_per_image: int = Field(3, ge=1)
+    seed: int = Field(0, description="initialisation and batch-order seed of the warm-up")
+
+
 class AnalyzeConfig(ConfigModel):
     output_dir: str = "runs/analyze"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -96,6 +108,7 @@ class AnalyzeConfig(ConfigModel):
     render: RenderConfig = RenderConfig()
     synthetic: dict[str, SyntheticShapesConfig] = Field(default_factory=dict, description="builds made first")
     train: TrainPlan | None = None
+    warmup_llm: WarmupLlm | None = Field(None, description="train the LLM on the scenes' text first")
 
     @model_validator(mode="after")
     def _check(self) -> "AnalyzeConfig":
@@ -109,9 +122,16 @@ class AnalyzeConfig(ConfigModel):
         for name, p in self.projectors.items():
             if p.source.startswith(TRAIN_PREFIX) and p.source[len(TRAIN_PREFIX):] not in runs:
                 raise ValueError(f"projector {name!r}: {p.source!r} names no run of train.runs {runs}")
+        if self.warmup_llm is not None and self.warmup_llm.synthetic not in self.synthetic:
+            raise ValueError(f"warmup_llm.synthetic: {self.warmup_llm.synthetic!r} names no synthetic build "
+                             f"{list(self.synthetic)}")
         for run in runs:
             pretrain_config(self, run)  # every run must be a valid pad pretrain config before anything starts
         return self
+
+
+def warmup_dir(cfg: AnalyzeConfig) -> str:
+    return str(Path(cfg.output_dir) / "warmup-llm")
 
 
 def train_run_dir(cfg: AnalyzeConfig, run: str) -> str:

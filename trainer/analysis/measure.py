@@ -31,7 +31,7 @@ from pad_pipeline.dataset.reader import iter_committed_samples
 from pad_pipeline.dataset.records import Sample
 from trainer.analysis import metrics, render
 from trainer.analysis.config import AnalyzeConfig, load_analyze_config
-from trainer.analysis.prepare import build_synthetic_sets, train_projectors
+from trainer.analysis.prepare import build_synthetic_sets, train_projectors, warm_up_llm_first
 from trainer.analysis.projectors import describe, resolve_projector
 from trainer.data.collate import PatchCollator
 from trainer.data.geometry import ProcessorSpec
@@ -228,6 +228,7 @@ def run(manifest: str, overrides: list[str]) -> int:
     runtime.prepare_cpu_threads()
     cfg = load_analyze_config(manifest, overrides)
     build_synthetic_sets(cfg)
+    cfg = warm_up_llm_first(cfg)
     train_projectors(cfg)
     report = analyze(cfg)
     print(write_report(cfg, report))

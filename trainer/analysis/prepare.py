@@ -1,6 +1,7 @@
 """What a reproduction manifest makes before measuring: synthetic builds, then stage-1 training runs.
 
-`build_synthetic_sets(cfg)` writes (or finishes) every `synthetic:` build. `train_projectors(cfg)` runs
+`build_synthetic_sets(cfg)` writes (or finishes) every `synthetic:` build; `warm_up_llm_first(cfg)` makes the
+`warmup_llm:` LLM and returns the config that loads it. `train_projectors(cfg)` runs
 `pad pretrain` (`trainer.training.driver.run_pretrain`) for every `train.runs` entry, each in a child process and in
 `OUTPUT/train/NAME/`, with its resolved manifest written beside it as `NAME.yaml`. A run whose folder
 already holds an export made from the same resolved config is reused, one with checkpoints of the
@@ -17,7 +18,7 @@ from pad_pipeline.core import runtime
 from pad_pipeline.core.config import dump_resolved
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.dataset.shapes import build_synthetic
-from trainer.analysis.config import AnalyzeConfig, pretrain_config
+from trainer.analysis.config import AnalyzeConfig, pretrain_config, warmup_dir
 from trainer.config.pretrain import PretrainConfig
 from trainer.export.from_run import recorded_config
 from trainer.run_layout import RunLayout
@@ -30,6 +31,27 @@ def build_synthetic_sets(cfg: AnalyzeConfig) -> None:
         print(f"pad analyze: synthetic build {name!r} at {build.out}: {build.num_scenes} scenes, "
               f"{result.shards_written} shards written, {result.shards_skipped} already there",
               file=sys.stderr)
+
+
+def warm_up_llm_first(cfg: AnalyzeConfig) -> AnalyzeConfig:
+    """With `warmup_llm:`, the LM warm-up's folder (made, or reused) as model.llm.checkpoint; else `cfg`."""
+    w = cfg.warmup_llm
+    if w is None:
+        return cfg
+    from trainer.eval.miniature.scenes import rec_scenes  # torch only where the warm-up runs
+    from trainer.eval.miniature.warmup import WarmupConfig, is_done, scene_texts, warm_up_llm
+
+    folder, settings = warmup_dir(cfg), WarmupConfig(**w.model_dump(include=set(WarmupConfig.model_fields)))
+    if is_done(folder, settings, w.seed):
+        print(f"pad analyze: LM warm-up: reusing {folder}", file=sys.stderr)
+    else:
+        texts = scene_texts(rec_scenes(cfg.synthetic[w.synthetic], w.expressions_per_image))
+        loss = warm_up_llm(settings, texts, folder, w.seed)
+        print(f"pad analyze: LM warm-up: {w.steps} steps on {len(texts)} texts, final loss {loss:.3f}",
+              file=sys.stderr)
+    model = cfg.model.model_copy(deep=True)
+    model.llm.checkpoint = folder
+    return cfg.model_copy(update={"model": model})
 
 
 def _train_one(pcfg: PretrainConfig, name: str) -> None:

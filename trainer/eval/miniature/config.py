@@ -32,7 +32,7 @@ from trainer.analysis.config import NAME, TrainPlan
 from trainer.config.pretrain import PretrainConfig
 from trainer.config.sections import ModelConfig
 from trainer.config.sft import SftConfig
-from trainer.eval.miniature.warmup import WarmupConfig
+from trainer.eval.miniature.warmup_config import WarmupConfig
 
 
 class SceneSet(SyntheticShapesConfig):

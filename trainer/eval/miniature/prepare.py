@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pad_pipeline.dataset.shapes import build_synthetic
 from trainer.eval.miniature.config import MiniatureConfig, SceneSet, stage1_config, stage2_config
 from trainer.eval.miniature.runs import run_stage
-from trainer.eval.miniature.scenes import RecScene, rec_scenes
-from trainer.eval.miniature.warmup import is_done, warm_up_llm
+from trainer.eval.miniature.scenes import rec_scenes
+from trainer.eval.miniature.warmup import is_done, scene_texts, warm_up_llm
 from trainer.eval.miniature.writers import (
-    rec_answer,
     write_coco_captions,
     write_rec_conversations,
     write_refer,
@@ -64,12 +63,6 @@ def _log(message: str) -> None:
     print(f"miniature: {message}", file=sys.stderr)
 
 
-def _texts(scenes: list[RecScene]) -> list[str]:
-    """Captions, and each expression followed by its answer: the language the later stages use."""
-    return ([s.scene.caption for s in scenes]
-            + [f"{expression} {rec_answer(s, shape)}" for s in scenes for shape, expression in s.expressions])
-
-
 def _scene_set(scenes: SceneSet, out: str) -> SceneSet:
     return scenes.model_copy(update={"out": out})
 
@@ -91,7 +84,7 @@ def prepare_data(cfg: MiniatureConfig, output_dir: str) -> _Data:
     _log(f"{n} REC conversations in {conversations}; {len(held_scenes)} held-out scenes "
          f"({sum(len(s.expressions) for s in held_scenes)} expressions) in {heldout.out}")
     refer = ReferFiles(paths["refs"], paths["instances"], paths["images"], cfg.expressions.split)
-    return _Data(train.out, conversations, train_images, refer, captions, _texts(train_scenes))
+    return _Data(train.out, conversations, train_images, refer, captions, scene_texts(train_scenes))
 
 
 def prepare_miniature(cfg: MiniatureConfig, output_dir: str, seed: int) -> MiniatureRuns:

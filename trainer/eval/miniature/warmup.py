@@ -17,23 +17,21 @@ import os
 import sys
 
 import torch
-from pydantic import Field
 from transformers import LlamaForCausalLM
 
-from pad_pipeline.core.config import ConfigModel
 from pad_pipeline.core.runtime import set_seed
+from trainer.eval.miniature.scenes import RecScene
+from trainer.eval.miniature.warmup_config import WarmupConfig
+from trainer.eval.miniature.writers import rec_answer
 from trainer.models import tiny
 
 DONE_FILE = "warmup.json"
 
 
-class WarmupConfig(ConfigModel):
-    steps: int = Field(300, ge=0, description="optimizer steps (0: save the random LLM, the no-warm-up control)")
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(3e-3, gt=0.0, description="AdamW peak lr (linear warmup over 5% of steps, then cosine)")
-    max_length: int = Field(64, ge=8, description="tokens per text (longer ones are cut)")
-    hidden_size: int = Field(64, ge=8, description="Llama width (a multiple of 4: 4 attention heads)")
-    layers: int = Field(2, ge=1)
+def scene_texts(scenes: list[RecScene]) -> list[str]:
+    """The corpus: captions, and each expression followed by its answer (the language later stages use)."""
+    return ([s.scene.caption for s in scenes]
+            + [f"{expression} {rec_answer(s, shape)}" for s in scenes for shape, expression in s.expressions])
 
 
 def _batch(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:

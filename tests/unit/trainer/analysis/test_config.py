@@ -19,6 +19,7 @@ def test_manifest_builds_pretrain_configs_of_its_runs(tmp_path):
 
 @pytest.mark.parametrize("change,message", [
     ({"projectors": {"x": {"source": "train:nope"}}}, "names no run"),
+    ({"warmup_llm": {"synthetic": "nope"}}, "warmup_llm.synthetic: 'nope' names no synthetic build"),
     ({"projectors": {"a b": {}}}, "name folders"),
     ({"train": {"runs": {"pa": {"beta_max": 1, "set": {"train.lrr": 1}}}}}, "lrr"),
     ({"metrics": {"threshold": {"rule": "otsu"}}}, r"metrics\.threshold\.rule': 'otsu' is not a known threshold "
