@@ -66,7 +66,8 @@ def test_batched_answers_equal_one_at_a_time(vlm, template):
     spec = ProcessorSpec.from_processor(vlm.processor, "pad")
     gen = Generator(vlm.model.eval(), vlm.tokenizer, get_template(template), spec, max_new_tokens=6)
     questions = [None, None, None] if template == "plain" else ["red?", "where is the large blue square?", "a"]
-    queries = [Query(_png(i, size), q) for i, (size, q) in enumerate(zip([(40, 30), (24, 48), (32, 32)], questions, strict=True))]
+    sizes = [(40, 30), (24, 48), (32, 32)]
+    queries = [Query(_png(i, size), q) for i, (size, q) in enumerate(zip(sizes, questions, strict=True))]
     together = gen.answers(queries, batch_size=3)
     alone = [gen.answers([q], batch_size=1)[0] for q in queries]
     assert together == alone
