@@ -12,7 +12,7 @@ processes) while the model generates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -112,7 +112,8 @@ class Generator:
         tokens = self.model.project_images(pixels.to(device))
         embeds, attention, _ = self.model.splice(tokens, input_ids.to(device), mask.to(device))
         embeds, attention = left_pad(embeds, attention)
-        out = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, generation_config=self.config,
+        llm = cast(Any, self.model.llm)  # a causal LM: GenerationMixin, which the stubs do not see here
+        out = llm.generate(inputs_embeds=embeds, attention_mask=attention, generation_config=self.config,
                                       tokenizer=self.tokenizer)
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
         return [cut_at_stop(t, self.stop) for t in texts]
