@@ -93,6 +93,9 @@ class GenerationConfig(ConfigModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on GPU")
     batch_size: int = Field(16, ge=1)
     num_workers: int = Field(2, ge=0, description="image-reading processes beside the generating one")
+    gpus: int = Field(1, ge=1, description="GPUs to answer on: more than 1 runs one Ray actor per GPU, each "
+                                           "with its own copy of the model")
+    cpus_per_gpu: float = Field(1.0, gt=0.0, description="CPUs each Ray actor reserves")
 
 
 class EvalConfig(ConfigModel):
