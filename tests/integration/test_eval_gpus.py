@@ -9,7 +9,8 @@ from PIL import Image
 from pad_pipeline.core.errors import PadError
 from pad_pipeline.core.runtime import TINY_RANDOM
 from trainer.config.sections import LlmConfig, ModelConfig, VisionConfig
-from trainer.eval.answerer import LocalAnswerer, SubjectRef, answerer_for
+from trainer.eval.answerer import LocalAnswerer, SubjectRef
+from trainer.eval.answering import answerer_for
 from trainer.eval.config import GenerationConfig, ModelSpec
 from trainer.eval.distributed import RayAnswerer, shares
 from trainer.eval.generate import Query

@@ -3,7 +3,9 @@
 A `SubjectRef` names a model to load (stage 1 or stage 2 of a manifest's model) and is cheap to send to a Ray
 actor, which loads it there. `LocalAnswerer` loads the model on first use onto `generation.device` and keeps
 it for every split of the task; `trainer.eval.distributed.RayAnswerer` does the same in each of its actors
-and splits the queries between them. Both return answers in query order, and `close()` frees the model.
+and splits the queries between them; `trainer.eval.hf_answerer.HfAnswerer` answers with a transformers
+Llava folder. All return answers in query order, and `close()` frees the model; `trainer.eval.answering`
+picks one for a model.
 """
 
 from __future__ import annotations
@@ -13,12 +15,9 @@ from typing import Callable, Literal, Protocol, Sequence
 
 import torch
 
-from pad_pipeline.core import runtime
 from trainer.eval.config import GenerationConfig, ModelSpec
 from trainer.eval.generate import Generator, Query
-from trainer.eval.subject import Subject, place, stage1_subject, stage2_subject
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from trainer.eval.subject import Subject, device_and_dtype, place, stage1_subject, stage2_subject
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,6 @@ class SubjectRef:
             return stage1_subject(self.name, self.spec)
         assert self.spec.stage2 is not None
         return stage2_subject(self.name, self.spec.stage2)
-
-
-def device_and_dtype(settings: GenerationConfig) -> tuple[torch.device, torch.dtype]:
-    device = runtime.resolve_device(settings.device, "generation.device")
-    if settings.dtype == "auto":
-        return device, torch.bfloat16 if device.type == "cuda" else torch.float32
-    return device, DTYPES[settings.dtype]
 
 
 class Answerer(Protocol):
@@ -68,11 +60,3 @@ class LocalAnswerer:
         self.subject = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def answerer_for(ref: SubjectRef, settings: GenerationConfig) -> Answerer:
-    if settings.gpus > 1:
-        from trainer.eval.distributed import RayAnswerer  # Ray only where several GPUs are asked for
-
-        return RayAnswerer(ref, settings)
-    return LocalAnswerer(ref, settings)

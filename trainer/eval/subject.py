@@ -17,10 +17,12 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from pad_pipeline.core import runtime
 from pad_pipeline.core.errors import PadError
 from trainer.data.chat.templates import ConversationTemplate, get_template
 from trainer.data.geometry import ProcessorSpec
-from trainer.eval.config import RANDOM, ModelSpec
+from trainer.eval.config import RANDOM, GenerationConfig, ModelSpec
+from trainer.eval.hf_source import is_hf_llava
 from trainer.export.from_run import load_trained_vlm, read_run_config
 from trainer.export.projector_source import check_widths, read_projector, run_projector_file
 from trainer.models.loading import LoadedVLM, inference_vlm
@@ -60,7 +62,10 @@ def check_stage1(name: str, spec: ModelSpec) -> str:
 
 
 def check_stage2(name: str, run: str) -> str:
-    """The final checkpoint of `pad sft` run `run`, checked to hold the projector and LLM weights."""
+    """The final checkpoint of `pad sft` run `run`, checked to hold the projector and LLM weights (or `run`
+    itself when it is a transformers Llava folder or a `hub:` id)."""
+    if is_hf_llava(run):
+        return run
     if not os.path.isdir(run):
         raise PadError(f"models.{name}.stage2: {run} does not exist (a pad sft run folder)")
     if read_run_config(run)[1] != 2:
@@ -109,3 +114,14 @@ def place(subject: Subject, device: torch.device, dtype: torch.dtype) -> Subject
         part.to(dtype)
     move_to(subject.model, device)
     return subject
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def device_and_dtype(settings: GenerationConfig) -> tuple[torch.device, torch.dtype]:
+    """Where and in what dtype models answer: `generation.device` (auto: the first visible GPU), bf16 on GPU."""
+    device = runtime.resolve_device(settings.device, "generation.device")
+    if settings.dtype == "auto":
+        return device, torch.bfloat16 if device.type == "cuda" else torch.float32
+    return device, DTYPES[settings.dtype]
