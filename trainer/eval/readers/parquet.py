@@ -1,12 +1,13 @@
 """lmms-lab's RefCOCO / RefCOCO+ / RefCOCOg parquet splits -> one `RecItem` per referring sentence.
 
-The files (``data/{split}-0000i-of-0000n.parquet`` of the Hub datasets lmms-eval's ``refcoco*_bbox_rec`` tasks
-load) hold one row per object: ``question_id`` (string), ``image`` (the datasets `Image` feature: a struct of
-encoded ``bytes`` and ``path``), ``answer`` (list of the object's referring sentences), ``bbox`` (COCO
-``[x, y, w, h]`` in pixels of that image), plus ``question``, ``segmentation``, ``iscrowd`` and ``file_name``,
-unused here. As lmms-eval does, each sentence of ``answer`` is one item, in file order then row order then
-sentence order; `sample_id` is ``{question_id}_{k}``, k the sentence's index; the image's size is read from its
-header (lmms-eval normalises its ground truth by that size).
+The files (``data/{split}-0000i-of-0000n.parquet`` of lmms-lab/RefCOCO, RefCOCOplus and RefCOCOg; lmms-eval
+0.7.3's ``refcoco*_bbox_rec`` tasks load lmms-lab-encoder's copies of them) hold one row per object:
+``question_id`` (string), ``image`` (the datasets `Image` feature: a struct of encoded ``bytes`` and ``path``),
+``answer`` (list of the object's referring sentences), ``bbox`` (COCO ``[x, y, w, h]`` in pixels of that image),
+plus ``question``, ``segmentation``, ``iscrowd`` and ``file_name``, unused here. As lmms-eval does, each
+sentence of ``answer`` is one item, in file order then row order then sentence order; `sample_id` is
+``{question_id}_{k}``, k the sentence's index; the image's size is read from its header (lmms-eval normalises
+its ground truth by that size).
 
 `path` is a file or a folder: a folder's ``{split}-*.parquet`` files when `split` is given, else all its
 ``*.parquet`` files, which must then share one split prefix. `check_parquet` reads only the small columns and
