@@ -48,7 +48,13 @@ _LOG_TAIL = 4000
 
 @dataclass(frozen=True)
 class LmmsRequest:
-    """One lmms-eval run of `llava_hf` on a transformers Llava folder."""
+    """One lmms-eval run of `llava_hf` on a transformers Llava folder.
+
+    `device`: auto, cpu, cuda or cuda:N (one process, one device); `dtype`: llava_hf's, where `auto` is the
+    export's own dtype; `tasks`: lmms-eval task or group names; `include_path`: ONE folder of extra task
+    YAMLs (lmms-eval 0.7.3 takes a single path; it searches it recursively); `extra_env`: added to the
+    child's environment (e.g. `HF_HUB_OFFLINE=1`).
+    """
 
     export: str
     tasks: list[str]
@@ -85,9 +91,18 @@ def check_export(export: str) -> None:
                        f"prompt with; export a stage-2 (sft) run")
 
 
+def resolve_device(device: str) -> str:
+    """`auto` -> `cuda:0` when a GPU is visible, else `cpu`; `cuda` -> `cuda:0`; others as given."""
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda:0" if device == "cuda" else device
+
+
 def model_args(req: LmmsRequest) -> str:
     """`--model_args` of `llava_hf`: an explicit device map (its default `""` fails, lmms-eval #438)."""
-    device = "cuda:0" if req.device == "cuda" else req.device
+    device = resolve_device(req.device)
     if "," in req.export or "=" in req.export:
         raise PadError(f"{req.export}: lmms-eval splits --model_args on ',' and '='; move the export to a path "
                        f"without them")
@@ -148,7 +163,7 @@ def run_lmms_eval(req: LmmsRequest) -> LmmsResults:
         last = tail.strip().splitlines()[-1] if tail.strip() else ""
         raise PadError(f"lmms-eval exited {code} on tasks {','.join(req.tasks)}: {last}")
     results = read_results(req.output_path, req.tasks, since=started)
-    for task in req.tasks:
+    for task in results.tasks:
         answers = [answer_text(s) for s in read_samples(results.tasks[task].samples)]
         if answers and not any(a.strip() for a in answers):
             raise PadError(f"lmms-eval task {task}: llava_hf returned no text for any of its {len(answers)} "

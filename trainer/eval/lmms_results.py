@@ -8,7 +8,8 @@ lmms-eval 0.7.3 (`loggers/evaluation_tracker.py`) writes, under `--output_path O
 list when a document had several requests), and each metric's per-sample value from `process_results`.
 The document itself is dropped. lmms-eval catches a failing task, model or file, logs it and still exits
 0, and its writer swallows its own errors, so `read_results` checks every requested task for a numeric
-score and raises `PadError` naming the first task without one.
+score and raises `PadError` naming the first task without one. A requested group (e.g. `mmbench`) stands
+for its leaf tasks (`group_subtasks` in the results JSON), each checked and returned under its own name.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class TaskScores:
 
 @dataclass(frozen=True)
 class LmmsResults:
-    """Every requested task's scores, and the results JSON they come from."""
+    """Every requested task's scores (a group's: its leaf tasks'), and the results JSON they come from."""
 
     tasks: dict[str, TaskScores]
     results_file: str
@@ -71,6 +72,14 @@ def newest_results_file(output_path: str, since: float = 0.0) -> str | None:
     return max(found, key=os.path.getmtime) if found else None
 
 
+def leaf_tasks(written: dict[str, Any], task: str) -> list[str]:
+    """`task` itself, or the leaf tasks of the group `task` (`group_subtasks`, nested groups expanded)."""
+    subtasks = written.get("group_subtasks", {}).get(task) or []
+    if not subtasks:
+        return [task]
+    return [leaf for sub in subtasks for leaf in leaf_tasks(written, sub)]
+
+
 def read_results(output_path: str, tasks: list[str], since: float = 0.0, log_hint: str = "") -> LmmsResults:
     """Scores and sample files of `tasks` from the run that wrote under `output_path` at or after `since`.
 
@@ -87,7 +96,7 @@ def read_results(output_path: str, tasks: list[str], since: float = 0.0, log_hin
     prefix = os.path.basename(results_file)[: -len("_results.json")]
     folder = os.path.dirname(results_file)
     scores: dict[str, TaskScores] = {}
-    for task in tasks:
+    for task in (leaf for name in tasks for leaf in leaf_tasks(written, name)):
         metrics = task_metrics(written.get("results", {}).get(task, {}))
         if not metrics:
             raise PadError(f"lmms-eval task {task} produced no score in {results_file}; see lmms-eval's "

@@ -9,7 +9,7 @@ import pytest
 
 from pad_pipeline.core.errors import PadError
 from trainer.eval import lmms
-from trainer.eval.lmms import LmmsRequest, check_export, command, model_args, run_lmms_eval
+from trainer.eval.lmms import LmmsRequest, check_export, command, model_args, resolve_device, run_lmms_eval
 
 
 @pytest.fixture
@@ -87,3 +87,12 @@ def test_nonzero_exit_and_silent_failure_raise(export, tmp_path, monkeypatch):
     _child(monkeypatch, "print('Tasks not found: t')")  # what lmms-eval does: logs, exits 0
     with pytest.raises(PadError, match="wrote no .*task t "):
         run_lmms_eval(LmmsRequest(export=export, tasks=["t"], output_path=str(tmp_path / "out")))
+
+
+def test_auto_device_is_the_first_gpu_or_cpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda:0" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"

@@ -68,3 +68,21 @@ def test_task_without_score_or_samples_raises_naming_it(tmp_path, results, sampl
 def test_no_results_file_raises(tmp_path):
     with pytest.raises(PadError, match="wrote no .*task gqa"):
         read_results(str(tmp_path), ["gqa"])
+
+
+def test_group_stands_for_its_leaf_tasks(tmp_path):
+    rows = [{"doc_id": 0, "filtered_resps": "A"}]
+    path = _write(tmp_path, "20261205_101010", {"en_dev": {"gpt_eval_score,none": 61.0}, "cn_dev": {"x,none": 1.0}},
+                  {"en_dev": rows, "cn_dev": rows})
+    with open(path) as f:
+        written = json.load(f)
+    written["group_subtasks"] = {"mmbench": ["mmb_sub"], "mmb_sub": ["en_dev", "cn_dev"], "en_dev": [], "cn_dev": []}
+    with open(path, "w") as f:
+        json.dump(written, f)
+    got = read_results(str(tmp_path), ["mmbench"])
+    assert sorted(got.tasks) == ["cn_dev", "en_dev"] and got.tasks["en_dev"].metrics == {"gpt_eval_score": 61.0}
+    written["results"].pop("cn_dev")
+    with open(path, "w") as f:
+        json.dump(written, f)
+    with pytest.raises(PadError, match="task cn_dev produced no score"):
+        read_results(str(tmp_path), ["mmbench"])
