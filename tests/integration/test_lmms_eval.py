@@ -96,4 +96,6 @@ def test_missing_data_file_raises_though_lmms_eval_exits_zero(export, tmp_path):
     write_rec_task(tasks, "pad_rec_gone", str(tmp_path / "never-written.jsonl"))
     with pytest.raises(PadError, match="pad_rec_gone") as e:
         run_lmms_eval(_request(export, tmp_path, ["pad_rec_gone"], tasks))
-    assert "exited" not in str(e.value) and "\n" not in str(e.value)  # lmms-eval itself said 0
+    message = str(e.value)
+    assert "exited" not in message and "\n" not in message  # lmms-eval itself exited 0
+    assert "lmms-eval said: " in message and "FileNotFoundError" in message  # its own error, passed on

@@ -44,6 +44,7 @@ from trainer.eval.lmms_results import LmmsResults, answer_text, read_results, re
 
 _GENERATE_ERROR = re.compile(rb"Error .* in generating")
 _LOG_TAIL = 4000
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,13 @@ def _stream(cmd: list[str], env: dict[str, str]) -> tuple[int, int, str]:
     return code, errors, tail.decode("utf-8", "replace")
 
 
+def last_error(log: str) -> str:
+    """The last `ERROR` line of lmms-eval's log (colours removed, loguru's prefix cut), or ''."""
+    lines = [_ANSI.sub("", line) for line in log.splitlines()]
+    errors = [line.split(" - ", 1)[-1].strip() for line in lines if "| ERROR" in line]
+    return errors[-1][:300] if errors else ""
+
+
 def run_lmms_eval(req: LmmsRequest) -> LmmsResults:
     """Run lmms-eval on `req.export` and return every requested task's scores and samples file.
 
@@ -158,11 +166,15 @@ def run_lmms_eval(req: LmmsRequest) -> LmmsResults:
     os.makedirs(req.output_path, exist_ok=True)
     env = {**os.environ, **req.extra_env}
     started = time.time() - 1.0  # file times may be coarser than the clock
-    code, gen_errors, tail = _stream(command(req), env)
+    cmd = command(req)
+    print(f"lmms-eval: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    code, gen_errors, tail = _stream(cmd, env)
     if code != 0:
         last = tail.strip().splitlines()[-1] if tail.strip() else ""
         raise PadError(f"lmms-eval exited {code} on tasks {','.join(req.tasks)}: {last}")
-    results = read_results(req.output_path, req.tasks, since=started)
+    error = last_error(tail)
+    results = read_results(req.output_path, req.tasks, since=started,
+                           log_hint=f"lmms-eval said: {error}" if error else "")
     for task in results.tasks:
         answers = [answer_text(s) for s in read_samples(results.tasks[task].samples)]
         if answers and not any(a.strip() for a in answers):

@@ -84,8 +84,9 @@ def test_nonzero_exit_and_silent_failure_raise(export, tmp_path, monkeypatch):
     _child(monkeypatch, "import sys; print('boom: the last line'); sys.exit(3)")
     with pytest.raises(PadError, match="lmms-eval exited 3 on tasks t,u: boom: the last line"):
         run_lmms_eval(LmmsRequest(export=export, tasks=["t", "u"], output_path=str(tmp_path / "out")))
-    _child(monkeypatch, "print('Tasks not found: t')")  # what lmms-eval does: logs, exits 0
-    with pytest.raises(PadError, match="wrote no .*task t "):
+    log = "\\x1b[32m2026-12-05\\x1b[0m | \\x1b[31mERROR   \\x1b[0m | m:f:1 - Tasks were not found: t\\nTraceback"
+    _child(monkeypatch, f"print('{log}')")  # what lmms-eval does: logs, exits 0
+    with pytest.raises(PadError, match=r"wrote no .*task t .*\(lmms-eval said: Tasks were not found: t\)$"):
         run_lmms_eval(LmmsRequest(export=export, tasks=["t"], output_path=str(tmp_path / "out")))
 
 
