@@ -59,8 +59,9 @@ class RecSplitConfig(ConfigModel):
     refs: str | None = Field(None, description="refer: refs(unc).p (RefCOCO, RefCOCO+) or refs(umd).p (RefCOCOg)")
     instances: str | None = Field(None, description="refer: the COCO instances.json beside it")
     images: str | None = Field(None, description="refer: the train2014 image folder")
-    split: str | None = Field(None, description="refer: val, testA, testB, test, ...")
-    path: str | None = Field(None, description="parquet: a file (or a folder of them)")
+    split: str | None = Field(None, description="refer: val, testA, testB, test, ...; parquet: with a folder, "
+                                                "its {split}-*.parquet files")
+    path: str | None = Field(None, description="parquet: a file, or a folder of them")
     limit: int | None = Field(None, ge=1, description="the first N expressions only")
 
     @model_validator(mode="after")
@@ -84,7 +85,6 @@ class RecConfig(ConfigModel):
 class LmmsConfig(ConfigModel):
     tasks: list[str] | None = Field(None, description="lmms-eval task names; default: the paper's Tables 6-7")
     limit: int | None = Field(None, ge=1, description="lmms-eval --limit (samples per task)")
-    batch_size: int = Field(1, ge=1)
     include_path: str | None = Field(None, description="a folder of extra task YAMLs (lmms-eval --include_path)")
 
 

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from trainer.eval.lmms_paper import PAPER_TASKS
 from trainer.eval.report import Report, value_of
 
 CAPTION_COLUMNS = (("METEOR", "METEOR"), ("ROUGE_L", "ROUGE-L"), ("SPICE", "SPICE"), ("CIDEr", "CIDEr"),
                    ("Bleu_4", "BLEU-4"))
 
-# (title, ((lmms-eval task, column label), ...)): the paper's Tables 6 and 7.
-LMMS_TABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Table 6: visual question answering", (("gqa", "GQA"), ("scienceqa_img", "ScienceQA-IMG"),
-                                            ("vizwiz_vqa_val", "VizWiz"), ("ok_vqa_val2014", "OK-VQA"))),
-    ("Table 7: instruction following", (("mmmu_val", "MMMU"), ("mmvet", "MM-Vet"), ("cmmmu_val", "CMMMU"),
-                                        ("mmbench_en_dev", "MMBench-EN"), ("mme", "MME"))),
-)
+TABLE_TITLES = {6: "Table 6: visual question answering", 7: "Table 7: instruction following"}
 
 
 def _cell(cell: Any, scale: float, digits: int) -> str:
@@ -98,12 +93,12 @@ def _rec(report: Report, models: list[str]) -> list[str]:
 def _lmms(report: Report, models: list[str]) -> list[str]:
     part = report["lmms_eval"]
     scores, headline = part["scores"], part["headline"]
-    asked = [t for t in part["tasks"]]
+    asked = list(part["tasks"])
     lines: list[str] = []
-    placed: set[str] = set()
-    tables = [(title, [(t, label) for t, label in cols if t in asked]) for title, cols in LMMS_TABLES]
-    others = [(t, t) for t in asked if all(t not in dict(cols) for _, cols in LMMS_TABLES)]
-    tables.append(("Table 8: other lmms-eval tasks", others))
+    tables = [(title, [(t.task, t.benchmark) for t in PAPER_TASKS if t.table == number and t.task in asked])
+              for number, title in TABLE_TITLES.items()]
+    paper = {t.task for t in PAPER_TASKS}
+    tables.append(("Table 8: other lmms-eval tasks", [(t, t) for t in asked if t not in paper]))
     for title, cols in tables:
         if not cols:
             continue
@@ -112,7 +107,6 @@ def _lmms(report: Report, models: list[str]) -> list[str]:
         labels = [f"{label} ({headline.get(t, '?')})" for t, label in cols]
         lines += [f"## {title} (lmms-eval {part.get('version', '')}, `llava_hf` on each model's HF export)", ""]
         lines += _table(shown, labels, cells) + [""]
-        placed.update(t for t, _ in cols)
     return lines
 
 
