@@ -172,3 +172,38 @@ def test_missing_benchmark_file_is_one_line_before_any_model_loads(chain, tmp_pa
     errors = [line for line in log.splitlines() if line.startswith("pad: error:")]
     assert len(errors) == 1 and "rec.splits.refcoco_val.refs" in errors[0] and "refs(unc).p" in errors[0]
     assert "rec / m" not in log  # nothing was loaded
+
+
+def test_pad_eval_runs_lmms_eval_which_answers_and_scores_as_pad_eval(chain):
+    """lmms-eval's llava_hf on the run's HF export, on a local REC task over the same expressions as pad eval's
+    refer split: the same answers sample by sample, so the same Acc@0.5, collected into eval.md's Table 8."""
+    from trainer.eval.boxes import image_to_normalised
+    from trainer.eval.lmms_results import answer_text, read_samples
+    from trainer.eval.lmms_task import REC_METRIC, RecDoc, write_rec_docs, write_rec_task
+    from trainer.eval.readers import read_refer
+
+    root = chain["root"]
+    files = _write_benchmarks(root / "bench-lmms")
+    items = read_refer(files["refs"], files["instances"], IMAGES, "val")
+    docs = [RecDoc(i.sample_id, str(i.image), i.expression, image_to_normalised(i.box, i.width, i.height))
+            for i in items]
+    tasks = root / "lmms-tasks"
+    tasks.mkdir()
+    write_rec_task(str(tasks), "pad_rec_demo", write_rec_docs(str(tasks / "docs.jsonl"), docs), max_new_tokens=12)
+    out = root / "eval-lmms"
+    manifest = {"output_dir": str(out), "models": {"exported": {"stage2": os.path.join(chain["stage2"], "export-hf")}},
+                "rec": {"splits": {"refcoco_val": {"refs": files["refs"], "instances": files["instances"],
+                                                   "images": IMAGES, "split": "val"}}, "max_new_tokens": 12},
+                "lmms_eval": {"tasks": ["pad_rec_demo"], "include_path": str(tasks)},
+                "generation": {"batch_size": 1, "num_workers": 0}}
+    (root / "eval-lmms.yaml").write_text(yaml.safe_dump(manifest))
+    _pad("eval", str(root / "eval-lmms.yaml"))
+    report = json.loads((out / "eval.json").read_text())
+    lmms = report["lmms_eval"]
+    assert lmms["tasks"] == ["pad_rec_demo"] and lmms["headline"]["pad_rec_demo"] == REC_METRIC
+    ours = [json.loads(x) for x in (out / "predictions" / "rec-refcoco_val-exported.jsonl").read_text().splitlines()]
+    samples = sorted(read_samples(lmms["samples"]["exported"]["pad_rec_demo"]), key=lambda s: s["doc_id"])
+    assert [answer_text(s) for s in samples] == [r["answer"] for r in ours]
+    assert lmms["scores"]["exported"]["pad_rec_demo"][REC_METRIC] == report["rec"]["splits"]["refcoco_val"]["exported"][
+        "accuracy"]
+    assert "## Table 8: other lmms-eval tasks" in (out / "eval.md").read_text()

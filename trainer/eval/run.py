@@ -25,6 +25,7 @@ from trainer.eval.answering import answerer_for
 from trainer.eval.caption_metrics import check_caption_scoring, score_captions
 from trainer.eval.config import EvalConfig, ModelSpec, RecSplitConfig
 from trainer.eval.generate import Query
+from trainer.eval.hf_source import HUB_PREFIX, is_hf_llava
 from trainer.eval.items import CaptionItem, RecItem
 from trainer.eval.lmms import check_export
 from trainer.eval.lmms_paper import PAPER_TASKS, paper_task_names
@@ -54,8 +55,11 @@ class Plan:
 
 
 def hf_folder(name: str, spec: ModelSpec) -> str | None:
+    """What lmms-eval loads for model `name`: `hf`, else `stage2` when it is one, else STAGE2/export-hf."""
     if spec.hf:
         return spec.hf
+    if spec.stage2 and is_hf_llava(spec.stage2):
+        return spec.stage2.removeprefix(HUB_PREFIX)
     return RunLayout(spec.stage2).export("hf") if spec.stage2 else None
 
 
@@ -87,6 +91,9 @@ def preflight(cfg: EvalConfig) -> Plan:
         if cfg.lmms_eval is not None:
             folder = hf_folder(name, spec)
             if folder is None:
+                continue
+            if spec.stage2 and spec.stage2.startswith(HUB_PREFIX) and not spec.hf:
+                plan.hf[name] = folder  # a hub id: lmms-eval loads it from the Hub
                 continue
             if not os.path.isfile(os.path.join(folder, "config.json")):
                 raise PadError(f"models.{name}: {folder} is not an HF export (no config.json); write it with "
