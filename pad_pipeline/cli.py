@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="the paper's measurements: entropy, Align(V, W), Cos Sim, token maps")
     p.add_argument("manifest")
     _add_set(p)
+
+    p = sub.add_parser("eval", help="the paper's evaluation: captions (Table 4), REC (Table 5), lmms-eval (6-7)")
+    p.add_argument("manifest")
+    _add_set(p)
     return parser
 
 
@@ -218,8 +222,15 @@ def _analyze(args: argparse.Namespace) -> int:
     return run(args.manifest, args.overrides)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from trainer.eval.cli import run
+
+    return run(args.manifest, args.overrides)
+
+
 COMMANDS = {"annotate": _annotate, "status": _status, "verify": _verify, "stats": _stats, "show": _show,
-            "publish": _publish, "pretrain": _pretrain, "export": _export, "sft": _sft, "analyze": _analyze}
+            "publish": _publish, "pretrain": _pretrain, "export": _export, "sft": _sft, "analyze": _analyze,
+            "eval": _eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,10 +2,15 @@
 
 LLaVA-1.5 writes a box as normalised ``[x0, y0, x1, y1]`` with two decimals. With
 ``image_aspect: pad`` the image is padded to a centred square of side ``max(w, h)`` before the vision
-tower sees it. Which frame the 665K boxes use is NOT settled: LLaVA issue #606 shows the Visual Genome
-boxes are relative to the padded square, while #623 and #822 report RefCOCO boxes that only match the
-original image (normalised by its own width and height). Both frames are provided here; the caller
-states which one it scored. Pure functions; pixel boxes are ``(x0, y0, x1, y1)``.
+tower sees it, but LLaVA's code never transforms a box (train.py pads the image only; no script builds the
+665K boxes), so the frame is whatever the data used, and the data is not consistent:
+- RefCOCO/+/g entries are normalised by the ORIGINAL image (x / w, y / h): LLaVA issue #623 draws a real
+  mix665k entry (COCO 000000314530, "a man bent over behind the cigarette", [0.61, 0.36, 0.92, 0.83]) on
+  both and only the original fits; #822 reports the same. This is `pad eval rec`'s default (`frame: image`),
+  and the frame lmms-eval's `refcoco_bbox_rec` scores in.
+- Visual Genome region entries are relative to the padded square (#606, KoLLaVA #18).
+Both frames are provided here, with their inverses; the caller states which one it scored. Pure functions;
+pixel boxes are ``(x0, y0, x1, y1)``.
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ def write_format(fmt: str, vlm: LoadedVLM, spec: ExportSpec, out_dir: str,
             paths = export_pad(vlm, spec, tmp, state, final_dir=out_dir)
         elif fmt == "hf":
             from trainer.export.hf import export_hf
+            from trainer.export.hf_chat import exported_chat_template
 
-            paths = export_hf(vlm, spec, tmp, chat_template(spec.template), state)
+            paths = export_hf(vlm, spec, tmp, exported_chat_template(spec.template, vlm.tokenizer), state)
         else:
             from trainer.export.llava import export_llava
 
