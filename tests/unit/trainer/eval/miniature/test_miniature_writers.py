@@ -15,6 +15,8 @@ from pad_pipeline.dataset.shapes import SyntheticShapesConfig, build_synthetic
 from trainer.data.chat.conversations import BadSample, parse_entry
 from trainer.eval.box_answer import REC_PROMPT, parse_box
 from trainer.eval.miniature.scenes import rec_scenes
+from trainer.eval.readers.captions import read_captions
+from trainer.eval.readers.refer import read_refer
 from trainer.eval.miniature.writers import write_coco_captions, write_rec_conversations, write_refer
 
 CFG = SyntheticShapesConfig(out="unused", num_scenes=12, seed=3)
@@ -91,3 +93,14 @@ def test_coco_captions_load_with_pycocotools(tmp_path):
         anns = coco.loadAnns(coco.getAnnIds(imgIds=scene.index + 1))
         assert [a["caption"] for a in anns] == [scene.scene.caption]
         assert os.path.isfile(tmp_path / "images" / coco.loadImgs(scene.index + 1)[0]["file_name"])
+
+
+def test_pad_evals_readers_read_the_written_files_back(tmp_path):
+    scenes = rec_scenes(CFG, expressions_per_image=2)
+    paths = write_refer(scenes, str(tmp_path / "refcoco"), "shapes", split="val")
+    write_coco_captions(scenes, str(tmp_path / "captions.json"), paths["images"], "shapes")
+    items = read_refer(paths["refs"], paths["instances"], paths["images"], "val")
+    expected = [(e, s.shapes[k].box) for s in scenes for k, e in s.expressions]
+    assert [(i.expression, i.box) for i in items] == expected
+    captions = read_captions(str(tmp_path / "captions.json"), paths["images"])
+    assert [c.references for c in captions] == [(s.scene.caption,) for s in scenes]
