@@ -15,9 +15,9 @@ from pad_pipeline.dataset.shapes import SyntheticShapesConfig, build_synthetic
 from trainer.data.chat.conversations import BadSample, parse_entry
 from trainer.eval.box_answer import REC_PROMPT, parse_box
 from trainer.eval.miniature.scenes import rec_scenes
+from trainer.eval.miniature.writers import write_coco_captions, write_rec_conversations, write_refer
 from trainer.eval.readers.captions import read_captions
 from trainer.eval.readers.refer import read_refer
-from trainer.eval.miniature.writers import write_coco_captions, write_rec_conversations, write_refer
 
 CFG = SyntheticShapesConfig(out="unused", num_scenes=12, seed=3)
 
