@@ -13,8 +13,12 @@ from trainer.eval.run import EVAL_MD, evaluate, log, preflight, write_outputs
 def run(manifest: str, overrides: list[str]) -> int:
     runtime.prepare_cpu_threads()
     cfg = load_eval_config(manifest, overrides)
-    plan = preflight(cfg)
-    report = evaluate(cfg, plan)
+    if cfg.miniature is not None:
+        from trainer.eval.miniature.evaluate import evaluate_miniature
+
+        report = evaluate_miniature(cfg)
+    else:
+        report = evaluate(cfg, preflight(cfg))
     print(write_outputs(cfg, report))
     log(f"wrote {os.path.join(cfg.output_dir, EVAL_MD)}, eval.json and predictions/")
     sys.stdout.flush()

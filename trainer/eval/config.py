@@ -16,6 +16,8 @@ rec:                                      # Table 5: the stage-2 model answers L
 lmms_eval: {tasks: [gqa, scienceqa_img, mme]}   # Tables 6-7 through lmms-eval's llava_hf on RUN/export-hf
 ```
 Named mappings (not lists) keep every field reachable by `--set`, e.g. `--set rec.splits.refcoco_val.limit=100`.
+A `miniature:` manifest (manifests/reproduce-rec.yaml) instead makes its scenes and runs first, per seed, and
+evaluates those (`trainer.eval.miniature`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import Field, model_validator
 
 from pad_pipeline.core.config import ConfigModel, load_config
 from trainer.config.sections import ModelConfig
+from trainer.eval.miniature.config import MiniatureConfig
 
 RANDOM = "random"
 NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -100,14 +103,23 @@ class GenerationConfig(ConfigModel):
 
 class EvalConfig(ConfigModel):
     output_dir: str = "runs/eval"
-    models: dict[str, ModelSpec] = Field(..., min_length=1, description="row name -> model, in table order")
+    models: dict[str, ModelSpec] = Field(default_factory=dict, description="row name -> model, in table order")
     captions: CaptionsConfig | None = None
     rec: RecConfig | None = None
     lmms_eval: LmmsConfig | None = None
     generation: GenerationConfig = GenerationConfig()
+    miniature: MiniatureConfig | None = Field(None, description="Tables 4-5 in miniature: the scenes, runs and "
+                                                                "seeds to make first (they give models and tasks)")
 
     @model_validator(mode="after")
     def _check(self) -> "EvalConfig":
+        if self.miniature is not None:
+            if self.models or self.captions or self.rec or self.lmms_eval:
+                raise ValueError("miniature makes its own models and tasks: leave models, captions, rec and "
+                                 "lmms_eval out")
+            return self
+        if not self.models:
+            raise ValueError("models: give at least one model to evaluate")
         names = [*self.models, *(self.rec.splits if self.rec else ())]
         bad = [n for n in names if not NAME.match(n)]
         if bad:

@@ -63,6 +63,11 @@ class Stage2Plan(ConfigModel):
                                                                         "projector starts it, or null (random)")
 
 
+class MiniatureEvalConfig(ConfigModel):
+    caption_tokens: int = Field(24, ge=1, description="max new tokens of a held-out scene's caption")
+    rec_tokens: int = Field(24, ge=1, description="max new tokens of a REC answer")
+
+
 class MiniatureConfig(ConfigModel):
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="one full pipeline per seed")
     model: ModelConfig = ModelConfig()
@@ -71,6 +76,7 @@ class MiniatureConfig(ConfigModel):
     warmup: WarmupConfig | None = Field(WarmupConfig(), description="null: the random tiny LLM as it is")
     stage1: TrainPlan
     stage2: Stage2Plan
+    eval: MiniatureEvalConfig = MiniatureEvalConfig()
 
     @model_validator(mode="after")
     def _check(self) -> "MiniatureConfig":
