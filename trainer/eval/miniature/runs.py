@@ -1,10 +1,11 @@
 """One training run of the miniature (`pad pretrain` or `pad sft`) in a child process, reused when finished.
 
-`run_stage(cfg, name, stage)` writes the resolved manifest beside the run folder (`OUT.yaml`), runs the stage's
+`run_stage(cfg, out, name, stage)` writes the resolved manifest beside the run folder (`OUT.yaml`), runs the stage's
 driver in a fresh spawned process (DeepSpeed keeps process-group state at module level, so a second run in
 one process fails; a child also frees its memory) and, on success, writes `OUT.done.json` holding the
 resolved config. A run whose marker and recorded config match is reused; one with checkpoints of the same
-config is resumed; a folder made from another config is refused, never overwritten.
+config is resumed (restarted when it stopped before its first checkpoint); a folder made from another config
+is refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 from typing import Literal
 
@@ -43,6 +45,8 @@ def run_stage(cfg: ConfigModel, out: str, name: str, stage: Stage) -> None:
         return
     same = recorded_config(out) == cfg.model_dump(mode="json")
     resume = same and checkpoint.latest_checkpoint(out) is not None
+    if same and not resume:
+        shutil.rmtree(out)  # this very run, stopped before its first checkpoint: nothing to keep, start again
     if not resume and os.path.isdir(out) and os.listdir(out):
         raise PadError(f"{out}: holds a run of another config; remove it to retrain {stage} run {name!r}")
     manifest = out.rstrip("/") + ".yaml"
