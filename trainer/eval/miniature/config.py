@@ -65,7 +65,7 @@ class Stage2Plan(ConfigModel):
 
 class MiniatureEvalConfig(ConfigModel):
     caption_tokens: int = Field(24, ge=1, description="max new tokens of a held-out scene's caption")
-    rec_tokens: int = Field(24, ge=1, description="max new tokens of a REC answer")
+    rec_tokens: int = Field(28, ge=1, description="max new tokens of a REC answer (25 for a tiny-tokenizer box)")
 
 
 class MiniatureConfig(ConfigModel):
