@@ -146,7 +146,8 @@ def read_index(out: str, index: int, record: ShardRecord, columns: list[str] | N
         data = storage.read_bytes(url)
         if record.index_sha256 is not None and hashlib.sha256(data).hexdigest() != record.index_sha256:
             raise ValueError("sha256 does not match its record")
-        return pq.read_table(io.BytesIO(data), columns=columns)
+        # no thread pool: the index is small, and pyarrow's pool can abort the exit of a busy process
+        return pq.read_table(io.BytesIO(data), columns=columns, use_threads=False)
     except (OSError, ValueError, pa.ArrowException) as e:
         raise PadError(f"{url}: damaged parquet index ({str(e).splitlines()[0][:120]}); rebuild the shard with: "
                        f"{repair_command(out, [index])}") from None

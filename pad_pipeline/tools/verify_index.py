@@ -32,7 +32,8 @@ def index_problems(out: str, index: int, record: ShardRecord, samples: list[Samp
     if record.index_sha256 is not None and hashlib.sha256(data).hexdigest() != record.index_sha256:
         return [f"{name}: sha256 does not match its record"]
     try:
-        rows = pq.read_table(io.BytesIO(data), columns=INDEX_COLUMNS).to_pylist()
+        # no thread pool: the index is small, and pyarrow's pool can abort the exit of a busy process
+        rows = pq.read_table(io.BytesIO(data), columns=INDEX_COLUMNS, use_threads=False).to_pylist()
     except (OSError, ValueError, pa.ArrowException) as e:
         return [f"{name}: not a readable parquet index ({str(e).splitlines()[0][:120]})"]
     problems = []
