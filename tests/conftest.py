@@ -36,6 +36,18 @@ def bad_corpus(tmp_path):
 _SHARED_GROUPS = {"test_ray_job_submit": "ray-cluster", "test_pretrain_ray": "ray-cluster"}
 
 
+def pytest_configure(config):
+    # pytest 9.2 keeps node ids in `_id`, where xdist 3.8's loadgroup cannot write the groups: each integration
+    # test would then rebuild its module's fixtures on both workers, and the Ray-cluster modules could overlap.
+    import xdist
+    from packaging.version import Version
+
+    if (config.getoption("dist", "no") == "loadgroup" and Version(pytest.__version__) >= Version("9.2")
+            and Version(xdist.__version__) <= Version("3.8.0")):
+        raise pytest.UsageError(f"pytest {pytest.__version__} breaks xdist {xdist.__version__}'s --dist loadgroup: "
+                                "install the `test` extra (setup.cfg pins pytest<9.2)")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.path.parts:
