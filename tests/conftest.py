@@ -48,6 +48,7 @@ def pytest_configure(config):
                                 "install the `test` extra (setup.cfg pins pytest<9.2)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which writes the groups into the node ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.path.parts:
