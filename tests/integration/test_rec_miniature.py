@@ -1,7 +1,8 @@
 """`pad eval manifests/reproduce-rec.yaml` at one seed and reduced size, as a user runs it: scenes -> REC files in
-the users' formats -> LM warm-up -> two real `pad pretrain` runs (caption-only, patch-aligned) -> three real
-`pad sft` REC runs (random projector, caption-only, patch-aligned), each in its child process -> `pad eval` of
-the held-out scenes (Table 4's captions, Table 5's Acc@0.5) -> a rerun that trains and generates nothing."""
+the users' formats -> vision tower and LM warm-up -> two real `pad pretrain` runs (caption-only, patch-aligned)
+-> three real `pad sft` REC runs (random projector, caption-only, patch-aligned), each in its child process ->
+`pad eval` of the held-out scenes (Table 4's captions, Table 5's Acc@0.5) -> a rerun that trains and generates
+nothing."""
 
 import json
 import os
@@ -51,6 +52,7 @@ def test_one_seed_of_the_rec_miniature_trains_every_init_and_evaluates_it(tmp_pa
         source = None if name == "random" else str(root / "stage1" / name)
         assert recorded["init"]["projector"] == source, name
         assert recorded["model"]["llm"]["checkpoint"] == str(root / "warmup") and recorded["train"]["seed"] == SEED
+        assert recorded["model"]["vision"]["checkpoint"] == str(root / "vision")
         assert recorded["data"]["template"] == "vicuna_v1"
         assert checkpoint.latest_checkpoint(str(root / "stage2" / name)) is not None
         assert len(_rows(str(root / "stage2" / name / "metrics.jsonl"))) == 20
@@ -83,5 +85,5 @@ def test_one_seed_of_the_rec_miniature_trains_every_init_and_evaluates_it(tmp_pa
     # a rerun trains nothing and generates nothing, and reports the same numbers
     assert main(args) == 0
     again = capsys.readouterr().err
-    assert again.count("reusing") == 6 + 2 * len(INITS)  # warm-up + 5 runs; captions and rec of each model
+    assert again.count("reusing") == 7 + 2 * len(INITS)  # tower, warm-up, 5 runs; captions and rec of each model
     assert json.loads((out / "eval.json").read_text())["rec"] == report["rec"]

@@ -3,8 +3,8 @@
 The document holds, per task, the numbers of every model (row) plus what a reader needs to trust them:
 the sources of each model, the settings, how many samples each number covers, metrics that could not be
 computed and why. `aggregate(reports)` combines the reports of several seeds of the same evaluation:
-every number becomes `{"mean", "std", "values"}` (std of the population of seeds, 0 for one seed); the
-rest is taken from the first report.
+every measured number becomes `{"mean", "std", "values"}` (std of the population of seeds, 0 for one seed);
+settings (`SETTINGS`, such as REC's IoU threshold) and the rest are taken from the first report.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 from typing import Any, Sequence
 
 Report = dict[str, Any]
+SETTINGS = frozenset({"threshold"})  # numbers in a task's part that are chosen, not measured
 
 
 def spread(values: Sequence[float]) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def _merge(items: Sequence[Any]) -> Any:
         return first
     if isinstance(first, dict):
         keys = [k for k in first if all(isinstance(i, dict) and k in i for i in items)]
-        return {k: _merge([i[k] for i in items]) for k in keys}
+        return {k: first[k] if k in SETTINGS else _merge([i[k] for i in items]) for k in keys}
     return spread([float(i) for i in items])
 
 

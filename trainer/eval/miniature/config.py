@@ -7,6 +7,7 @@ scenes:                                   # synthetic shape scenes; folders are 
   heldout: {num_scenes: 200, seed: 1}
 expressions: {train_per_image: 3, heldout_per_image: 2, split: val}
 warmup: {steps: 300, hidden_size: 64}     # the LM warm-up; its folder becomes model.llm.checkpoint
+vision_tower: {positions: sincos}         # the tiny CLIP tower, written per seed; becomes model.vision.checkpoint
 stage1:                                   # `pad pretrain` runs: common manifest + beta_max + set per run
   common: {train: {max_steps: 150, ...}}
   runs: {caption-only: {beta_max: 0}, patch-aligned: {beta_max: 5}}
@@ -14,12 +15,14 @@ stage2:                                   # `pad sft` on the REC conversations, 
   common: {train: {max_steps: 150, ...}}
   inits: {random: null, caption-only: caption-only, patch-aligned: patch-aligned}
 ```
-Per seed, `warmup.seed`, and both stages' `train.seed`, are the seed; the scenes are shared by all seeds.
+Per seed, the tower's and the warm-up's weights, and both stages' `train.seed`, are the seed; the scenes are
+shared by all seeds.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,11 +30,13 @@ from pydantic import Field, model_validator
 
 from pad_pipeline.core.config import ConfigModel, build_config, load_config, set_dotted
 from pad_pipeline.core.errors import ConfigError
+from pad_pipeline.core.runtime import TINY_RANDOM
 from pad_pipeline.dataset.shapes import SyntheticShapesConfig
 from trainer.analysis.config import NAME, TrainPlan
 from trainer.config.pretrain import PretrainConfig
 from trainer.config.sections import ModelConfig
 from trainer.config.sft import SftConfig
+from trainer.eval.miniature.vision_config import VisionTowerConfig
 from trainer.eval.miniature.warmup_config import WarmupConfig
 
 
@@ -74,6 +79,8 @@ class MiniatureConfig(ConfigModel):
     scenes: ScenesConfig = ScenesConfig()
     expressions: ExpressionsConfig = ExpressionsConfig()
     warmup: WarmupConfig | None = Field(WarmupConfig(), description="null: the random tiny LLM as it is")
+    vision_tower: VisionTowerConfig | None = Field(VisionTowerConfig(), description="with model.vision.checkpoint "
+                                                   "tiny-random; null: the tiny preset's tower as it is")
     stage1: TrainPlan
     stage2: Stage2Plan
     eval: MiniatureEvalConfig = MiniatureEvalConfig()
@@ -87,19 +94,35 @@ class MiniatureConfig(ConfigModel):
             if source is not None and source not in self.stage1.runs:
                 raise ValueError(f"stage2.inits.{name}: {source!r} names no run of stage1.runs "
                                  f"{list(self.stage1.runs)}")
+        if self.vision_tower is not None and self.model.vision.checkpoint != TINY_RANDOM:
+            raise ValueError(f"vision_tower rebuilds the tiny-random tower; set it to null to use model.vision."
+                             f"checkpoint {self.model.vision.checkpoint!r} as it is")
         for part in ("stage1", "stage2"):
             if "model" in getattr(self, part).common:
                 raise ValueError(f"{part}.common.model: runs use the top-level model")
         for run in self.stage1.runs:  # every run must be a valid config before anything starts
-            stage1_config(self, run, "OUT", 0, "DATA", self.model.llm.checkpoint)
+            stage1_config(self, run, "OUT", 0, "DATA", Checkpoints.of(self))
         for run in self.stage2.inits:
-            stage2_config(self, run, "OUT", 0, "DATA.json", "IMAGES", self.model.llm.checkpoint, None)
+            stage2_config(self, run, "OUT", 0, "DATA.json", "IMAGES", Checkpoints.of(self), None)
         return self
 
 
-def _model(cfg: MiniatureConfig, llm_checkpoint: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Checkpoints:
+    """What every run of a seed loads: its vision tower and its (warmed-up) LLM."""
+
+    vision: str
+    llm: str
+
+    @classmethod
+    def of(cls, cfg: MiniatureConfig) -> "Checkpoints":
+        return cls(cfg.model.vision.checkpoint, cfg.model.llm.checkpoint)
+
+
+def _model(cfg: MiniatureConfig, checkpoints: Checkpoints) -> dict[str, Any]:
     model = cfg.model.model_dump(mode="json")
-    model["llm"]["checkpoint"] = llm_checkpoint
+    model["vision"]["checkpoint"] = checkpoints.vision
+    model["llm"]["checkpoint"] = checkpoints.llm
     return model
 
 
@@ -111,10 +134,10 @@ def _build(data: dict[str, Any], schema: type, what: str) -> Any:
 
 
 def stage1_config(cfg: MiniatureConfig, run: str, output_dir: str, seed: int, build: str,
-                  llm_checkpoint: str) -> PretrainConfig:
-    """`pad pretrain` config of stage-1 run `run`: model (LLM = warm-up) + common + beta_max + set + seed."""
+                  checkpoints: Checkpoints) -> PretrainConfig:
+    """`pad pretrain` config of stage-1 run `run`: model (the seed's checkpoints) + common + beta_max + set + seed."""
     spec = cfg.stage1.runs[run]
-    data: dict[str, Any] = copy.deepcopy({**cfg.stage1.common, "model": _model(cfg, llm_checkpoint)})
+    data: dict[str, Any] = copy.deepcopy({**cfg.stage1.common, "model": _model(cfg, checkpoints)})
     set_dotted(data, "data.path", build)
     set_dotted(data, "train.beta_max", spec.beta_max)
     set_dotted(data, "train.output_dir", output_dir)
@@ -125,9 +148,9 @@ def stage1_config(cfg: MiniatureConfig, run: str, output_dir: str, seed: int, bu
 
 
 def stage2_config(cfg: MiniatureConfig, run: str, output_dir: str, seed: int, conversations: str, images: str,
-                  llm_checkpoint: str, projector: str | None) -> SftConfig:
+                  checkpoints: Checkpoints, projector: str | None) -> SftConfig:
     """`pad sft` config of stage-2 run `run`: model + common + REC data + init projector + seed."""
-    data: dict[str, Any] = copy.deepcopy({**cfg.stage2.common, "model": _model(cfg, llm_checkpoint)})
+    data: dict[str, Any] = copy.deepcopy({**cfg.stage2.common, "model": _model(cfg, checkpoints)})
     set_dotted(data, "data.path", conversations)
     set_dotted(data, "data.image_folder", images)
     set_dotted(data, "init.projector", projector)

@@ -1,10 +1,10 @@
 """`pad eval` of a miniature manifest: per seed, make the runs, evaluate them, then mean and spread over seeds.
 
-For each seed, `prepare_miniature` makes (or reuses) the LM warm-up, the stage-1 runs and the stage-2 REC runs;
-`seed_config` turns them into an ordinary evaluation manifest (one model per stage-2 init, its stage-1 run
-or a random projector on the warmed-up LLM for the captions; the held-out `refer` split and caption JSON as
-the tasks), which `pad eval` runs into `OUTPUT/seed-N/eval/` like any other. The top-level `eval.json` and
-`eval.md` hold every number as mean ± std over the seeds (`trainer.eval.report.aggregate`).
+For each seed, `prepare_miniature` makes (or reuses) the vision tower, the LM warm-up, the stage-1 runs and the
+stage-2 REC runs; `seed_config` turns them into an ordinary evaluation manifest (one model per stage-2 init, its
+stage-1 run or a random projector on the seed's tower and warmed-up LLM for the captions; the held-out `refer`
+split and caption JSON as the tasks), which `pad eval` runs into `OUTPUT/seed-N/eval/` like any other. The
+top-level `eval.json` and `eval.md` hold every number as mean ± std over the seeds (`trainer.eval.report.aggregate`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def seed_config(cfg: EvalConfig, runs: MiniatureRuns) -> EvalConfig:
     mini = cfg.miniature
     assert mini is not None
     model = mini.model.model_copy(deep=True)
+    if runs.vision is not None:
+        model.vision.checkpoint = runs.vision
     if runs.warmup is not None:
         model.llm.checkpoint = runs.warmup
     models = {name: ModelSpec(stage1=stage1, stage2=stage2, seed=runs.seed,

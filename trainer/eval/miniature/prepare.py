@@ -5,7 +5,8 @@
    REC conversations in the 665K format + images (stage 2), the held-out scenes in the `refer` format
    (`heldout/refs(unc).p`, `heldout/instances.json`, `heldout/images/`) and as COCO captions
    (`heldout/captions_heldout.json`);
-2. per seed (`OUTPUT/seed-S/`): the LM warm-up (`warmup/`, the LLM every run then loads), the stage-1 runs
+2. per seed (`OUTPUT/seed-S/`): the vision tower (`vision/`, tiny random weights with readable positions) and
+   the LM warm-up (`warmup/`, the LLM), which every run then loads, the stage-1 runs
    (`stage1/NAME`, `pad pretrain`) and the stage-2 runs (`stage2/NAME`, `pad sft` from each init).
 Finished parts are reused, so a second call (another table, more seeds) trains nothing twice.
 """
@@ -17,7 +18,8 @@ import sys
 from dataclasses import dataclass
 
 from pad_pipeline.dataset.shapes import build_synthetic
-from trainer.eval.miniature.config import MiniatureConfig, SceneSet, stage1_config, stage2_config
+from trainer.eval.miniature import vision
+from trainer.eval.miniature.config import Checkpoints, MiniatureConfig, SceneSet, stage1_config, stage2_config
 from trainer.eval.miniature.runs import run_stage
 from trainer.eval.miniature.scenes import rec_scenes
 from trainer.eval.miniature.warmup import is_done, scene_texts, warm_up_llm
@@ -42,6 +44,7 @@ class ReferFiles:
 @dataclass(frozen=True)
 class MiniatureRuns:
     seed: int
+    vision: str | None                  # the written vision tower (model.vision.checkpoint of every run)
     warmup: str | None                  # the warmed-up LLM folder (model.llm.checkpoint of every run)
     stage1: dict[str, str]              # stage-1 run name -> run folder (Table 4: caption the held-out scenes)
     runs: dict[str, tuple[str, str]]    # init name -> (stage-1 run folder or "random", stage-2 run folder)
@@ -91,6 +94,15 @@ def prepare_miniature(cfg: MiniatureConfig, output_dir: str, seed: int) -> Minia
     """Make (or reuse) the data and every run of `seed`; returns where everything is."""
     data = prepare_data(cfg, output_dir)
     root = os.path.join(output_dir, f"seed-{seed}")
+    tower, tower_folder = cfg.model.vision.checkpoint, None
+    if cfg.vision_tower is not None:
+        tower_folder = os.path.join(root, "vision")
+        if vision.is_done(tower_folder, cfg.vision_tower, seed):
+            _log(f"vision tower: reusing {tower_folder}")
+        else:
+            vision.write_vision_tower(cfg.vision_tower, tower_folder, seed)
+            _log(f"vision tower: {cfg.vision_tower.positions} positions, written to {tower_folder}")
+        tower = tower_folder
     llm, warmup = cfg.model.llm.checkpoint, None
     if cfg.warmup is not None:
         warmup = os.path.join(root, "warmup")
@@ -100,16 +112,17 @@ def prepare_miniature(cfg: MiniatureConfig, output_dir: str, seed: int) -> Minia
             loss = warm_up_llm(cfg.warmup, data.texts, warmup, seed)
             _log(f"LM warm-up: {cfg.warmup.steps} steps on {len(data.texts)} texts, final loss {loss:.3f}")
         llm = warmup
+    checkpoints = Checkpoints(vision=tower, llm=llm)
     stage1 = {}
     for name in cfg.stage1.runs:
         out = os.path.join(root, "stage1", name)
-        run_stage(stage1_config(cfg, name, out, seed, data.build, llm), out, name, "pretrain")
+        run_stage(stage1_config(cfg, name, out, seed, data.build, checkpoints), out, name, "pretrain")
         stage1[name] = out
     runs = {}
     for name, source in cfg.stage2.inits.items():
         out = os.path.join(root, "stage2", name)
         init = stage1[source] if source is not None else None
-        run_stage(stage2_config(cfg, name, out, seed, data.conversations, data.train_images, llm, init),
+        run_stage(stage2_config(cfg, name, out, seed, data.conversations, data.train_images, checkpoints, init),
                   out, name, "sft")
         runs[name] = (init or RANDOM, out)
-    return MiniatureRuns(seed, warmup, stage1, runs, data.refer, data.captions)
+    return MiniatureRuns(seed, tower_folder, warmup, stage1, runs, data.refer, data.captions)

@@ -41,3 +41,4 @@ def test_aggregate_over_seeds_gives_mean_and_std():
     assert "Mean ± std over seeds [0, 1]." in md
     assert "| pad | 0.3000 ± 0.1000 |" in md
     assert "| pad | 70.00 ± 10.00 | 70.00 ± 10.00 |" in md
+    assert merged["rec"]["threshold"] == 0.5 and "Acc@0.5 (%)" in md  # a setting, not averaged
