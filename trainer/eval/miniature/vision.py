@@ -13,11 +13,11 @@ loads through `trainer.models.loading.load_vision`. `tower.json`, written last, 
 
 from __future__ import annotations
 
-import json
 import os
 
 import torch
 
+from trainer.eval.miniature.marker import is_marked, write_marker
 from trainer.eval.miniature.vision_config import VisionTowerConfig
 from trainer.models import tiny
 
@@ -44,12 +44,7 @@ def sincos_positions(grid: int, dim: int, scale: float) -> torch.Tensor:
 
 
 def is_done(folder: str, cfg: VisionTowerConfig, seed: int) -> bool:
-    path = os.path.join(folder, DONE_FILE)
-    if not os.path.isfile(path):
-        return False
-    with open(path) as f:
-        done = json.load(f)
-    return bool(done.get("config") == cfg.model_dump(mode="json") and done.get("seed") == seed)
+    return is_marked(os.path.join(folder, DONE_FILE), cfg, seed)
 
 
 def write_vision_tower(cfg: VisionTowerConfig, folder: str, seed: int) -> None:
@@ -61,5 +56,4 @@ def write_vision_tower(cfg: VisionTowerConfig, folder: str, seed: int) -> None:
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder)
     tiny.tiny_image_processor().save_pretrained(folder)
-    with open(os.path.join(folder, DONE_FILE), "w") as f:
-        json.dump({"config": cfg.model_dump(mode="json"), "seed": seed}, f)
+    write_marker(os.path.join(folder, DONE_FILE), cfg, seed)

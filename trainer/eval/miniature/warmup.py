@@ -11,7 +11,6 @@ written last, records the config and the final loss, and marks the folder comple
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -20,6 +19,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 from pad_pipeline.core.runtime import set_seed
+from trainer.eval.miniature.marker import is_marked, write_marker
 from trainer.eval.miniature.scenes import RecScene
 from trainer.eval.miniature.warmup_config import WarmupConfig
 from trainer.eval.miniature.writers import rec_answer
@@ -49,12 +49,7 @@ def _lr_at(step: int, total: int, peak: float) -> float:
 
 
 def is_done(folder: str, cfg: WarmupConfig, seed: int) -> bool:
-    path = os.path.join(folder, DONE_FILE)
-    if not os.path.isfile(path):
-        return False
-    with open(path) as f:
-        done = json.load(f)
-    return bool(done.get("config") == cfg.model_dump(mode="json") and done.get("seed") == seed)
+    return is_marked(os.path.join(folder, DONE_FILE), cfg, seed)
 
 
 def warm_up_llm(cfg: WarmupConfig, texts: list[str], folder: str, seed: int) -> float:
@@ -87,7 +82,5 @@ def warm_up_llm(cfg: WarmupConfig, texts: list[str], folder: str, seed: int) -> 
     # A fresh tokenizer: batching above set truncation and padding on this one's backend, and
     # save_pretrained would store them in tokenizer.json, cutting every later text at max_length.
     tiny.tiny_tokenizer().save_pretrained(folder)
-    with open(os.path.join(folder, DONE_FILE), "w") as f:
-        json.dump({"config": cfg.model_dump(mode="json"), "seed": seed, "texts": len(texts),
-                   "final_loss": final}, f)
+    write_marker(os.path.join(folder, DONE_FILE), cfg, seed, texts=len(texts), final_loss=final)
     return final
