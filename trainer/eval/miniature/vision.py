@@ -1,14 +1,15 @@
 """The miniature's CLIP tower: tiny random weights whose patch tokens know where they are.
 
-A pretrained CLIP's patch tokens carry their position strongly enough to read a box from them; the tiny
-preset's random position embeddings (std 0.02) are some 15x weaker than its patch embeddings, and a frozen
-tower built that way hides where anything is: a head regressing a lone shape's box from its layer -2 tokens
-scored Acc@0.5 0.02 (a constant box: 0.02), and 0.71 once the positions were 2D sine-cosine at scale 3
-(probe in the issue note). No REC model can beat chance on such a tower, whatever its initialisation, so the
-miniature gives its frozen tower what a real one has: `write_vision_tower(cfg, folder, seed)` builds the
-tiny preset's CLIPVisionModel with seed `seed`, sets its position embeddings (`sincos_positions`), and
-writes it with its image processor via `save_pretrained`, which `model.vision.checkpoint: folder` then
-loads through `trainer.models.loading.load_vision`. `tower.json`, written last, marks the folder complete.
+A pretrained CLIP's patch tokens carry their position strongly enough to read a box from them. The tiny
+preset's random position embeddings (std 0.02, norm 0.11 per patch) are over 10x weaker than its patch
+embeddings (norm 1.5), and a frozen tower built that way hides where anything is: a head regressing a lone
+shape's box from its layer -2 tokens scores Acc@0.5 0.017 (a constant box: 0.023), and 0.78 once the
+positions are 2D sine-cosine at scale 3 (`bench/vision_positions.py`). A REC model cannot learn where a shape
+is from such a tower, so the miniature gives its frozen tower what a real one has:
+`write_vision_tower(cfg, folder, seed)` builds the tiny preset's CLIPVisionModel with seed `seed`, sets its
+position embeddings (`sincos_positions`), and writes it with its image processor via `save_pretrained`, which
+`model.vision.checkpoint: folder` then loads through `trainer.models.loading.load_vision`. `tower.json`,
+written last, marks the folder complete.
 """
 
 from __future__ import annotations
