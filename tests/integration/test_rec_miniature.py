@@ -4,6 +4,7 @@ the users' formats -> vision tower and LM warm-up -> two real `pad pretrain` run
 `pad eval` of the held-out scenes (Table 4's captions, Table 5's Acc@0.5) -> a rerun that trains and generates
 nothing."""
 
+import glob
 import json
 import os
 import pickle
@@ -47,12 +48,13 @@ def test_one_seed_of_the_rec_miniature_trains_every_init_and_evaluates_it(tmp_pa
 
     # the runs: every init trained from the right projector on the warmed-up LLM, with the seed
     root = out / f"seed-{SEED}"
+    (tower,), (warmup,) = (glob.glob(str(root / f"{name}-*")) for name in ("vision", "warmup"))
     for name in INITS:
         recorded = read_yaml(str(root / "stage2" / name / "config.yaml"))
         source = None if name == "random" else str(root / "stage1" / name)
         assert recorded["init"]["projector"] == source, name
-        assert recorded["model"]["llm"]["checkpoint"] == str(root / "warmup") and recorded["train"]["seed"] == SEED
-        assert recorded["model"]["vision"]["checkpoint"] == str(root / "vision")
+        assert recorded["model"]["llm"]["checkpoint"] == warmup and recorded["train"]["seed"] == SEED
+        assert recorded["model"]["vision"]["checkpoint"] == tower
         assert recorded["data"]["template"] == "vicuna_v1"
         assert checkpoint.latest_checkpoint(str(root / "stage2" / name)) is not None
         assert len(_rows(str(root / "stage2" / name / "metrics.jsonl"))) == 20

@@ -91,7 +91,8 @@ class TrainPlan(ConfigModel):
 
 class WarmupLlm(WarmupConfig):
     """The LM warm-up (`trainer.eval.miniature.warmup`) on a synthetic build's text; its folder
-    (OUTPUT/warmup-llm) becomes model.llm.checkpoint of the runs and the measurement."""
+    (OUTPUT/warmup-llm-HASH, by its settings and corpus) becomes model.llm.checkpoint of the runs and the
+    measurement."""
 
     synthetic: str = Field(..., description="a `synthetic:` build whose captions and expressions are the corpus")
     expressions_per_image: int = Field(3, ge=1)
@@ -131,7 +132,12 @@ class AnalyzeConfig(ConfigModel):
 
 
 def warmup_dir(cfg: AnalyzeConfig) -> str:
-    return str(Path(cfg.output_dir) / "warmup-llm")
+    """OUTPUT/warmup-llm-HASH: another warm-up or corpus gets another folder (so the runs name another LLM)."""
+    from trainer.eval.miniature.marker import keyed_folder
+
+    w = cfg.warmup_llm
+    assert w is not None, "warmup_dir needs warmup_llm"
+    return keyed_folder(cfg.output_dir, "warmup-llm", w, cfg.synthetic[w.synthetic])
 
 
 def train_run_dir(cfg: AnalyzeConfig, run: str) -> str:

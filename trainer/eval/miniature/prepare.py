@@ -5,8 +5,9 @@
    REC conversations in the 665K format + images (stage 2), the held-out scenes in the `refer` format
    (`heldout/refs(unc).p`, `heldout/instances.json`, `heldout/images/`) and as COCO captions
    (`heldout/captions_heldout.json`);
-2. per seed (`OUTPUT/seed-S/`): the vision tower (`vision/`, tiny random weights with readable positions) and
-   the LM warm-up (`warmup/`, the LLM), which every run then loads, the stage-1 runs
+2. per seed (`OUTPUT/seed-S/`): the vision tower (`vision-HASH/`, tiny random weights with readable positions)
+   and the LM warm-up (`warmup-HASH/`, the LLM), which every run then loads (HASH: of their settings, so other
+   settings never reuse a stale one), the stage-1 runs
    (`stage1/NAME`, `pad pretrain`) and the stage-2 runs (`stage2/NAME`, `pad sft` from each init).
 Finished parts are reused, so a second call (another table, more seeds) trains nothing twice.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pad_pipeline.dataset.shapes import build_synthetic
 from trainer.eval.miniature import vision
 from trainer.eval.miniature.config import Checkpoints, MiniatureConfig, SceneSet, stage1_config, stage2_config
+from trainer.eval.miniature.marker import keyed_folder
 from trainer.eval.miniature.runs import run_stage
 from trainer.eval.miniature.scenes import rec_scenes
 from trainer.eval.miniature.warmup import is_done, scene_texts, warm_up_llm
@@ -96,7 +98,7 @@ def prepare_miniature(cfg: MiniatureConfig, output_dir: str, seed: int) -> Minia
     root = os.path.join(output_dir, f"seed-{seed}")
     tower, tower_folder = cfg.model.vision.checkpoint, None
     if cfg.vision_tower is not None:
-        tower_folder = os.path.join(root, "vision")
+        tower_folder = keyed_folder(root, "vision", cfg.vision_tower)
         if vision.is_done(tower_folder, cfg.vision_tower, seed):
             _log(f"vision tower: reusing {tower_folder}")
         else:
@@ -105,7 +107,7 @@ def prepare_miniature(cfg: MiniatureConfig, output_dir: str, seed: int) -> Minia
         tower = tower_folder
     llm, warmup = cfg.model.llm.checkpoint, None
     if cfg.warmup is not None:
-        warmup = os.path.join(root, "warmup")
+        warmup = keyed_folder(root, "warmup", cfg.warmup, cfg.scenes.train, cfg.expressions)  # its corpus too
         if is_done(warmup, cfg.warmup, seed):
             _log(f"LM warm-up: reusing {warmup}")
         else:
