@@ -22,12 +22,15 @@ pytestmark = pytest.mark.integration
 
 MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "manifests", "reproduce-rec.yaml")
 SEED = 3
+HELDOUT, STAGE1_STEPS, STAGE2_STEPS = 12, 16, 10
 SMALL = [
     f"miniature.seeds=[{SEED}]",
-    "miniature.scenes.train.num_scenes=400", "miniature.scenes.train.shard_size=200",
-    "miniature.scenes.heldout.num_scenes=24", "miniature.warmup.steps=60",
-    "miniature.stage1.common.train.max_steps=30", "miniature.stage1.common.train.save_every=30",
-    "miniature.stage2.common.train.max_steps=20", "miniature.stage2.common.train.save_every=20",
+    "miniature.scenes.train.num_scenes=200", "miniature.scenes.train.shard_size=100",
+    f"miniature.scenes.heldout.num_scenes={HELDOUT}", "miniature.warmup.steps=30",
+    f"miniature.stage1.common.train.max_steps={STAGE1_STEPS}",
+    f"miniature.stage1.common.train.save_every={STAGE1_STEPS}",
+    f"miniature.stage2.common.train.max_steps={STAGE2_STEPS}",
+    f"miniature.stage2.common.train.save_every={STAGE2_STEPS}",
     "miniature.stage2.common.train.global_batch_size=8", "miniature.stage2.common.train.micro_batch_size=8",
 ]
 INITS = ["random", "caption-only", "patch-aligned"]
@@ -57,10 +60,10 @@ def test_one_seed_of_the_rec_miniature_trains_every_init_and_evaluates_it(tmp_pa
         assert recorded["model"]["vision"]["checkpoint"] == tower
         assert recorded["data"]["template"] == "vicuna_v1"
         assert checkpoint.latest_checkpoint(str(root / "stage2" / name)) is not None
-        assert len(_rows(str(root / "stage2" / name / "metrics.jsonl"))) == 20
+        assert len(_rows(str(root / "stage2" / name / "metrics.jsonl"))) == STAGE2_STEPS
     for name, beta in (("caption-only", 0.0), ("patch-aligned", 5.0)):
         lines = _rows(str(root / "stage1" / name / "metrics.jsonl"))
-        assert len(lines) == 30 and lines[-1]["beta"] == beta
+        assert len(lines) == STAGE1_STEPS and lines[-1]["beta"] == beta
     refs = pickle.load(open(out / "data" / "heldout" / "refs(unc).p", "rb"))
     assert refs and {r["split"] for r in refs} == {"val"}
 
@@ -76,7 +79,7 @@ def test_one_seed_of_the_rec_miniature_trains_every_init_and_evaluates_it(tmp_pa
         assert rec[name]["accuracy"] == {"mean": score_rows(rows, "image").accuracy, "std": 0.0,
                                          "values": [score_rows(rows, "image").accuracy]}
         captions = _rows(str(predictions / f"captions-all-{name}.jsonl"))
-        assert len(captions) == 24 and all(isinstance(r["answer"], str) for r in captions)
+        assert len(captions) == HELDOUT and all(isinstance(r["answer"], str) for r in captions)
         scores = score_caption_rows(captions)["scores"]
         assert {k: v["mean"] for k, v in report["captions"]["scores"][name].items()} == scores
     md = (out / "eval.md").read_text()

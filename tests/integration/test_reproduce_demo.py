@@ -18,11 +18,11 @@ def test_patch_aligned_projector_aligns_far_better_than_caption_only_and_random(
     out = str(tmp_path / "demo")
     overrides = [
         f"output_dir={out}",
-        f"synthetic.train.out={out}/shapes-train", "synthetic.train.num_scenes=960",
-        "synthetic.train.shard_size=240",
+        f"synthetic.train.out={out}/shapes-train", "synthetic.train.num_scenes=640",
+        "synthetic.train.shard_size=160",
         f"synthetic.heldout.out={out}/shapes-heldout", "synthetic.heldout.num_scenes=64",
-        f"train.common.data.path={out}/shapes-train", "train.common.train.max_steps=120",
-        "train.common.train.save_every=120",
+        f"train.common.data.path={out}/shapes-train", "train.common.train.max_steps=80",
+        "train.common.train.save_every=80",
         f"data.path={out}/shapes-heldout", "data.num_images=64", "data.batch_size=32",
         "render.images=1", "metrics.mp_tokens=2",
     ]
@@ -44,7 +44,7 @@ def test_patch_aligned_projector_aligns_far_better_than_caption_only_and_random(
     # both runs went through pad pretrain (DeepSpeed) with the manifest's beta_max
     for name, beta in (("caption-only", 0.0), ("patch-aligned", 5.0)):
         lines = open(os.path.join(out, "train", name, "metrics.jsonl")).read().splitlines()
-        assert len(lines) == 120 and json.loads(lines[-1])["beta"] == beta
+        assert len(lines) == 80 and json.loads(lines[-1])["beta"] == beta
     key = next(iter(report["rendered"]))
     for name in rows:
         for suffix in ("_tokens.png", "_masks.png", ".json"):
