@@ -117,7 +117,7 @@ def one_build(args: argparse.Namespace) -> dict:
     from pad_pipeline.ray.driver import run_annotate
 
     cfg = bench_config(args, out=args.out)
-    ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
     # A first build of a few images starts the shard-task worker processes, as a long build would have.
     warm = cfg.model_copy(deep=True)
     warm.output.path = args.out + "-warm"
@@ -169,7 +169,7 @@ def bare_actor_rate(args: argparse.Namespace) -> dict:
     from pad_pipeline.ray.annotator_actor import create_actors
 
     cfg = bench_config(args)
-    ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, num_gpus=args.gpus, include_dashboard=False, log_to_driver=False)
     actors = create_actors(cfg, args.gpus, use_gpus=True)
     files = sorted(Path(args.src).glob("*.jpg"))[: args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
