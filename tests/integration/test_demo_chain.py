@@ -134,6 +134,7 @@ def test_pad_eval_of_both_stages(chain):
     md = (out / "eval.md").read_text()
     assert "## Table 4: captions" in md and "## Table 5: referring-expression comprehension" in md
     assert "| Δ patch-aligned − baseline |" in md and "SPICE: not computed" in md
+    assert "not computed: SPICE" not in md  # the reason does not repeat the metric
     assert "captions / patch-aligned: 5/5 answers" in log and "rec refcoco_val / baseline: 4/4 answers" in log
 
     # every sample's prediction is kept, and the table's numbers come back from those lines alone

@@ -3,10 +3,11 @@
 `score_captions` runs pycocoevalcap 1.2's scorers the way its `COCOEvalCap.evaluate` does (references and
 predictions PTB-tokenized by Stanford CoreNLP, then each scorer on the same tokens), so the numbers equal
 what COCOEvalCap reports for the same captions. Java runs the tokenizer and METEOR (their jars ship in the
-wheel): `check_caption_scoring` says so in one line before any model loads (`make java` installs Debian's
-headless JRE). SPICE needs, beyond its bundled jar, Stanford CoreNLP 3.6.0, which pycocoevalcap downloads on
-first use; PAD never downloads, so SPICE is scored only when those jars are already in place, and otherwise
-`CaptionScores.missing` says why it is absent (the table prints that reason instead of a number).
+wheel; METEOR's process is kept between calls, `meteor.py`): `check_caption_scoring` says so in one line
+before any model loads (`make java` installs Debian's headless JRE). SPICE needs, beyond its bundled jar,
+Stanford CoreNLP 3.6.0, which pycocoevalcap downloads on first use; PAD never downloads, so SPICE is scored
+only when those jars are already in place, and otherwise `CaptionScores.missing` says why it is absent (the
+table prints that reason instead of a number).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from pad_pipeline.core.errors import PadError
+from trainer.eval.meteor import SharedMeteor
 
 BLEU = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4")
 METRICS = (*BLEU, "METEOR", "ROUGE_L", "CIDEr", "SPICE")
@@ -62,14 +64,14 @@ def spice_unavailable() -> str | None:
 
     spice_dir = Path(models.__file__).parent
     if shutil.which("java") is None:
-        return "SPICE not scored: no Java runtime (`make java` installs one)"
+        return "no Java runtime (`make java` installs one)"
     if not (spice_dir / SPICE_JAR).is_file():
-        return f"SPICE not scored: {spice_dir / SPICE_JAR} is missing (reinstall pycocoevalcap)"
+        return f"{spice_dir / SPICE_JAR} is missing (reinstall pycocoevalcap)"
     lib = spice_dir / models.SPICELIB
     jars = [lib / f"{models.JAR}.jar", lib / f"{models.JAR}-models.jar"]
     absent = [j.name for j in jars if not j.is_file()]
     if absent:
-        return (f"SPICE not scored: it needs Stanford CoreNLP ({' and '.join(absent)} in {lib}), which pycocoevalcap "
+        return (f"it needs Stanford CoreNLP ({' and '.join(absent)} in {lib}), which pycocoevalcap "
                 f"downloads on first use and PAD never does; copy them there from {models.CORENLP}.zip to score it")
     return None
 
@@ -85,12 +87,11 @@ def _tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
 def _scorers(with_spice: bool) -> list[tuple[Callable[[], Any], str | tuple[str, ...]]]:
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
     from pycocoevalcap.spice.spice import Spice
 
     scorers: list[tuple[Callable[[], Any], str | tuple[str, ...]]] = [
-        (lambda: Bleu(4), BLEU), (Meteor, "METEOR"), (Rouge, "ROUGE_L"), (Cider, "CIDEr")]
+        (lambda: Bleu(4), BLEU), (SharedMeteor, "METEOR"), (Rouge, "ROUGE_L"), (Cider, "CIDEr")]
     return [*scorers, (Spice, "SPICE")] if with_spice else scorers
 
 
@@ -117,7 +118,7 @@ def score_captions(predictions: Mapping[str, str], references: Mapping[str, Sequ
     gts = _tokenize({i: list(references[i]) for i in ids})
     res = _tokenize({i: [predictions[i]] for i in ids})
     missing: dict[str, str] = {}
-    reason = spice_unavailable() if spice else "SPICE not scored: not asked for (spice=False)"
+    reason = spice_unavailable() if spice else "not asked for (spice=False)"
     if reason:
         missing["SPICE"] = reason
     corpus: dict[str, float] = {}
@@ -127,11 +128,10 @@ def score_captions(predictions: Mapping[str, str], references: Mapping[str, Sequ
             with contextlib.redirect_stdout(io.StringIO()):  # BLEU prints its counts
                 scorer = make()
                 score, scores = scorer.compute_score(gts, res)
-                del scorer  # METEOR's destructor ends its Java process
         except (subprocess.CalledProcessError, OSError) as e:
             if names != "SPICE":
                 raise
-            missing["SPICE"] = f"SPICE not scored: its Java run failed ({e})"
+            missing["SPICE"] = f"its Java run failed ({e})"
             continue
         if isinstance(names, tuple):
             for name, s, ss in zip(names, score, scores, strict=True):

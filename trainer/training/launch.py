@@ -106,8 +106,8 @@ def run_ray(cfg: Any, resume: bool) -> dict[str, Any]:
     from ray.train.torch import TorchConfig, TorchTrainer
 
     use_gpu = runtime.use_gpu(cfg.launch.use_gpu)
-    if not ray.is_initialized():
-        ray.init(address=cfg.launch.address or os.environ.get("RAY_ADDRESS") or None)
+    if not ray.is_initialized():  # a local instance (no cluster to join) starts without a dashboard, as annotate's
+        ray.init(address=cfg.launch.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False)
     # A restart must pick up the newest checkpoint instead of refusing the non-empty output dir.
     worker_resume: bool | str = True if resume else ("auto" if cfg.launch.max_failures else False)
     name = stage_name(cfg)

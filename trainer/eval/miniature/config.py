@@ -2,7 +2,7 @@
 
 ```yaml
 model: {vision: {checkpoint: tiny-random}, llm: {checkpoint: tiny-random, max_length: 512}, projector: {...}}
-scenes:                                   # synthetic shape scenes; folders are made under output_dir/data
+scenes:                                   # synthetic shape scenes; folders are made under output_dir/data-HASH
   train: {num_scenes: 2000, seed: 0}
   heldout: {num_scenes: 200, seed: 1}
 expressions: {train_per_image: 3, heldout_per_image: 2, split: val}
@@ -41,7 +41,7 @@ from trainer.eval.miniature.warmup_config import WarmupConfig
 
 
 class SceneSet(SyntheticShapesConfig):
-    out: str = Field("", description="set by prepare_miniature (OUTPUT/data/NAME); leave empty")
+    out: str = Field("", description="set by prepare_miniature (OUTPUT/data-HASH/NAME); leave empty")
 
 
 class ScenesConfig(ConfigModel):

@@ -1,10 +1,11 @@
 """Everything one seed of the REC miniature needs, made (or reused) under one output folder.
 
 `prepare_miniature(cfg, output_dir, seed)`:
-1. data, shared by all seeds (`OUTPUT/data/`): the training scenes as a PAD build (stage 1), the same scenes'
-   REC conversations in the 665K format + images (stage 2), the held-out scenes in the `refer` format
-   (`heldout/refs(unc).p`, `heldout/instances.json`, `heldout/images/`) and as COCO captions
-   (`heldout/captions_heldout.json`);
+1. data, shared by all seeds (`OUTPUT/data-HASH/`, HASH: of the scenes' and expressions' settings, so other
+   settings make other data, and the runs trained on the old data are not reused): the training scenes as a
+   PAD build (stage 1), the same scenes' REC conversations in the 665K format + images (stage 2), the held-out
+   scenes in the `refer` format (`heldout/refs(unc).p`, `heldout/instances.json`, `heldout/images/`) and as
+   COCO captions (`heldout/captions_heldout.json`);
 2. per seed (`OUTPUT/seed-S/`): the vision tower (`vision-HASH/`, tiny random weights with readable positions)
    and the LM warm-up (`warmup-HASH/`, the LLM), which every run then loads (HASH: of their settings, so other
    settings never reuse a stale one), the stage-1 runs
@@ -73,7 +74,7 @@ def _scene_set(scenes: SceneSet, out: str) -> SceneSet:
 
 
 def prepare_data(cfg: MiniatureConfig, output_dir: str) -> _Data:
-    data = os.path.join(output_dir, "data")
+    data = keyed_folder(output_dir, "data", cfg.scenes, cfg.expressions)
     train = _scene_set(cfg.scenes.train, os.path.join(data, "shapes-train"))
     result = build_synthetic(train)
     _log(f"training build {train.out}: {train.num_scenes} scenes, {result.shards_written} shards written")

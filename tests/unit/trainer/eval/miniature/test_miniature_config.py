@@ -36,3 +36,17 @@ def test_the_manifest_composes_both_stages_per_seed():
 def test_bad_plans_fail_when_the_manifest_loads(override, field):
     with pytest.raises(ConfigError, match=field):
         load_miniature_manifest(MANIFEST, [override])
+
+
+def test_data_folder_is_named_by_the_scene_and_expression_settings(tmp_path, capsys):
+    from trainer.eval.miniature.prepare import prepare_data
+
+    small = ["miniature.scenes.train.num_scenes=4", "miniature.scenes.heldout.num_scenes=2"]
+    first = prepare_data(load_miniature_manifest(MANIFEST, small).miniature, str(tmp_path))
+    assert Path(first.build).parent.parent == tmp_path and Path(first.build).parent.name.startswith("data-")
+    again = prepare_data(load_miniature_manifest(MANIFEST, small).miniature, str(tmp_path))
+    assert again == first  # same settings: the same folder, reused
+    # other expressions (same scenes) would rewrite rec-train.json under a finished stage-2 run: another folder
+    other = prepare_data(load_miniature_manifest(MANIFEST, [*small, "miniature.expressions.train_per_image=1"])
+                         .miniature, str(tmp_path))
+    assert Path(other.build).parent != Path(first.build).parent and other.conversations != first.conversations
