@@ -5,6 +5,7 @@ paraphrase tables: about 5 s, against about 0.03 s for a later score on the same
 each model's captions (and again per seed in a miniature), so it keeps one process and reuses it. METEOR's
 stdio mode scores each EVAL line from the statistics sent with it, so a reused process gives the numbers a
 fresh one does. A scoring that fails (Java died, an unreadable answer) ends the process; the next starts anew.
+The price: the process holds about 1 GB of host memory until the Python process exits.
 """
 
 from __future__ import annotations
