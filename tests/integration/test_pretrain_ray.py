@@ -3,8 +3,10 @@ gives the same losses as the local single-process path."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -22,8 +24,20 @@ def _run(out: str, data: str, mode: str) -> list[dict]:
             f"sys.exit(run('manifests/pretrain-demo.yaml', {overrides!r}))")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local Ray instance
     env.update(PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    if mode == "ray":
+        # The file `ray start` leaves for address=None to join, naming a dead cluster: with no address given,
+        # the trainer must start its own instance, not join (or fail on) whatever cluster the machine has.
+        ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths stay short
+        os.makedirs(os.path.join(ray_tmp, "ray"))
+        with open(os.path.join(ray_tmp, "ray", "ray_current_cluster"), "w") as f:
+            f.write("127.0.0.1:9")
+        env["RAY_TMPDIR"] = ray_tmp
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        if mode == "ray":
+            shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     with open(os.path.join(out, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f]

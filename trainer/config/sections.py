@@ -81,7 +81,8 @@ class LaunchConfig(ConfigModel):
     num_workers: int = Field(1, ge=1, description="data-parallel ranks (one per GPU)")
     use_gpu: bool | None = Field(None, description="default: whether CUDA is available")
     cpus_per_worker: int = Field(4, ge=1)
-    address: str | None = Field(None, description="Ray address; default: RAY_ADDRESS or a local instance")
+    address: str | None = Field(None, description="Ray address ('auto': a `ray start` cluster on this "
+                                   "machine); default: RAY_ADDRESS, else a new local instance")
     max_failures: int = Field(0, ge=0, description="Ray Train restarts; each resumes from the last checkpoint")
 
 

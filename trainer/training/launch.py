@@ -99,15 +99,23 @@ def absolute_paths(cfg: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return data
 
 
+def init_ray(address: str | None) -> None:
+    """Join `address` (else $RAY_ADDRESS, as `ray job submit` sets it), else start a new local instance, without
+    a dashboard, as `pad annotate` does: address=None would join whatever `ray start` cluster runs on this
+    machine, someone else's included."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False)
+
+
 def run_ray(cfg: Any, resume: bool) -> dict[str, Any]:
     """`launch.num_workers` ranks under Ray Train; returns rank 0's last reported metrics."""
-    import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     use_gpu = runtime.use_gpu(cfg.launch.use_gpu)
-    if not ray.is_initialized():  # a local instance (no cluster to join) starts without a dashboard, as annotate's
-        ray.init(address=cfg.launch.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False)
+    init_ray(cfg.launch.address)
     # A restart must pick up the newest checkpoint instead of refusing the non-empty output dir.
     worker_resume: bool | str = True if resume else ("auto" if cfg.launch.max_failures else False)
     name = stage_name(cfg)
