@@ -38,7 +38,7 @@ def test_bad_plans_fail_when_the_manifest_loads(override, field):
         load_miniature_manifest(MANIFEST, [override])
 
 
-def test_data_folder_is_named_by_the_scene_and_expression_settings(tmp_path, capsys):
+def test_data_folder_is_named_by_the_scene_and_expression_settings(tmp_path):
     from trainer.eval.miniature.prepare import prepare_data
 
     small = ["miniature.scenes.train.num_scenes=4", "miniature.scenes.heldout.num_scenes=2"]
