@@ -1,4 +1,5 @@
-"""The process runtime, each rule defined once: which device to run on, CPU thread set-up, seeding.
+"""The process runtime, each rule defined once: which device to run on, which Ray to join, CPU thread set-up,
+seeding.
 
 The annotation chain, the training loop, `pad analyze` and the tiny random models call these instead
 of spelling `torch.cuda.is_available()`, `torch.set_flush_denormal` or `torch.manual_seed` themselves,
@@ -10,6 +11,7 @@ torch is imported inside the functions: config modules import `TINY_RANDOM` and 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import TYPE_CHECKING, Iterator
 
 from pad_pipeline.core.errors import PadError
@@ -38,6 +40,13 @@ def resolve_device(name: str = "auto", field: str = "device") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PadError(f"field '{field}': {name} requested but no CUDA device is available")
     return device
+
+
+def ray_address(address: str | None = None) -> str:
+    """The `ray.init` address: `address`, else $RAY_ADDRESS (as `ray job submit` sets it), else "local", a new
+    instance. Never None: `ray.init(address=None)` joins whatever `ray start` cluster this machine last had
+    (someone else's, or a dead one it then waits on)."""
+    return address or os.environ.get("RAY_ADDRESS") or "local"
 
 
 def prepare_cpu_threads(num_threads: int | None = None) -> None:

@@ -9,9 +9,9 @@ actors fall back to the CPU exactly as `generation.device: auto` does.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Sequence
 
+from pad_pipeline.core import runtime
 from pad_pipeline.core.errors import PadError
 from trainer.eval.answerer import LocalAnswerer, SubjectRef
 from trainer.eval.config import GenerationConfig
@@ -47,7 +47,7 @@ class RayAnswerer:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False,
+            ray.init(address=runtime.ray_address(), include_dashboard=False,
                      log_to_driver=False)
         gpus = int(ray.cluster_resources().get("GPU", 0))
         if gpus < settings.gpus:

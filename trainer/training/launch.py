@@ -100,13 +100,11 @@ def absolute_paths(cfg: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def init_ray(address: str | None) -> None:
-    """Join `address` (else $RAY_ADDRESS, as `ray job submit` sets it), else start a new local instance, without
-    a dashboard, as `pad annotate` does: address=None would join whatever `ray start` cluster runs on this
-    machine, someone else's included."""
+    """Join Ray at `runtime.ray_address(address)`: a cluster, else a new local instance (without a dashboard)."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False)
+        ray.init(address=runtime.ray_address(address), include_dashboard=False)
 
 
 def run_ray(cfg: Any, resume: bool) -> dict[str, Any]:

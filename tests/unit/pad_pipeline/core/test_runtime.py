@@ -53,3 +53,10 @@ def test_importing_runtime_does_not_import_torch():
     code = ("import sys; from pad_pipeline.core.runtime import TINY_RANDOM; "
             "assert TINY_RANDOM == 'tiny-random' and 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ray_address_is_the_given_one_then_ray_address_then_a_new_local_instance(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert runtime.ray_address() == "local" and runtime.ray_address(None) == "local"  # never None: that joins
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert runtime.ray_address() == "10.0.0.1:6379" and runtime.ray_address("auto") == "auto"
